@@ -1,0 +1,14 @@
+/* commands.h: the subcommands of raylight-gen. Each takes the arguments after
+ * its own name and returns the process status (0 ok, 1 error already printed
+ * through rl_error_message by main). */
+#ifndef RL_COMMANDS_H
+#define RL_COMMANDS_H
+
+int cmd_render(int argc, char **argv);   /* the default: text to video/image */
+int cmd_info(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_eval(int argc, char **argv);     /* eval <target> ... */
+
+/* eval targets (src/cli/eval_<target>.c); same contract as commands. */
+
+#endif

@@ -1,0 +1,134 @@
+/* weights.c: see weights.h. Reads go through one host staging buffer per tensor
+ * (f32, then the target dtype), so the peak host memory is about two tensors. */
+#include "io/weights.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int rl_weights_open(rl_weights *w, const char *path, rl_backend *be, rl_model_kind expect) {
+    memset(w, 0, sizeof *w);
+    w->be = be;
+    RL_TRY(rl_st_open(&w->st, path));
+    if (rl_checkpoint_detect(&w->st, &w->ck) != 0) {
+        rl_st_close(&w->st);
+        return -1;
+    }
+    if (expect != RL_MODEL_UNKNOWN && w->ck.kind != expect) {
+        rl_error_set("%s holds a %s (%s layout), but a %s was expected here; check which file was given for which "
+                     "model", path, rl_model_kind_name(w->ck.kind), rl_layout_name(w->ck.layout),
+                     rl_model_kind_name(expect));
+        rl_st_close(&w->st);
+        return -1;
+    }
+    return 0;
+}
+
+void rl_weights_close(rl_weights *w) { rl_st_close(&w->st); }
+
+static int shapes_match(const rl_st_tensor *t, int ndim, const int64_t *shape) {
+    int64_t a[RL_MAX_DIMS], b[RL_MAX_DIMS];
+    int na = 0, nb = 0;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] != 1) a[na++] = t->shape[i];
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] != 1) b[nb++] = shape[i];
+    if (na != nb) return 0;
+    for (int i = 0; i < na; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
+static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+    rl_tensor t = rl_tensor_make(NULL, RL_F32, RL_DEVICE_CPU, ndim, shape);
+    rl_shape_str(&t, buf, n);
+}
+
+/* ComfyUI scaled fp8: "<layer>.weight" has a scalar "<layer>.scale_weight". */
+static const rl_st_tensor *find_scale(const rl_weights *w, const char *file_name) {
+    char key[320];
+    size_t n = strlen(file_name);
+    if (n < 7 || strcmp(file_name + n - 7, ".weight") != 0) return NULL;
+    snprintf(key, sizeof key, "%.*s.scale_weight", (int)(n - 7), file_name);
+    const rl_st_tensor *s = rl_st_find(&w->st, key);
+    if (!s) {
+        snprintf(key, sizeof key, "%.*s.weight_scale", (int)(n - 7), file_name);
+        s = rl_st_find(&w->st, key);
+    }
+    return s;
+}
+
+int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                             rl_tensor *out) {
+    memset(out, 0, sizeof *out);
+    const rl_st_tensor *t = rl_checkpoint_find(&w->st, &w->ck, canonical);
+    if (!t) return 1;
+    if (!shapes_match(t, ndim, shape)) {
+        char want[96], got[96];
+        shape_text(ndim, shape, want, sizeof want);
+        shape_text(t->ndim, t->shape, got, sizeof got);
+        return rl_error_set("%s: tensor '%s' has shape %s but this model needs %s; the file is for another model "
+                            "size or is damaged", w->st.path, t->name, got, want);
+    }
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i];
+    float *f = malloc((size_t)numel * sizeof(float) + 1);
+    void *conv = dt == RL_F32 ? (void *)f : malloc((size_t)numel * rl_dtype_size(dt) + 1);
+    if (!f || !conv) {
+        free(f);
+        if (conv != f) free(conv);
+        return rl_error_set("out of host memory reading tensor '%s' from %s", t->name, w->st.path);
+    }
+    int rc = rl_st_read_as(&w->st, t, RL_F32, f);
+    if (rc == 0 && (t->dtype == RL_F8_E4M3 || t->dtype == RL_F8_E5M2)) {
+        const rl_st_tensor *s = find_scale(w, t->name);
+        if (s) {
+            float scale = 0;
+            if (s->nbytes / rl_dtype_size(s->dtype) != 1)
+                rc = rl_error_set("%s: scale tensor '%s' should hold one value", w->st.path, s->name);
+            else rc = rl_st_read_as(&w->st, s, RL_F32, &scale);
+            for (int64_t i = 0; rc == 0 && i < numel; i++) f[i] *= scale;
+        }
+    }
+    if (rc == 0 && dt != RL_F32) rl_convert(conv, dt, f, RL_F32, (size_t)numel);
+    void *dev = NULL;
+    size_t nbytes = (size_t)numel * rl_dtype_size(dt);
+    if (rc == 0) {
+        dev = w->be->alloc(w->be, nbytes);
+        if (!dev) rc = rl_error_wrap("loading tensor '%s' from %s", t->name, w->st.path);
+    }
+    if (rc == 0) rc = w->be->upload(w->be, dev, conv, nbytes);
+    free(f);
+    if (conv != f) free(conv);
+    if (rc != 0) {
+        if (dev) w->be->free(w->be, dev, nbytes);
+        return -1;
+    }
+    *out = rl_tensor_make(dev, dt, w->be->device, ndim, shape);
+    w->device_bytes += nbytes;
+    return 0;
+}
+
+int rl_weights_load(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                    rl_tensor *out) {
+    int r = rl_weights_load_optional(w, canonical, dt, ndim, shape, out);
+    if (r == 1)
+        return rl_error_set("%s: the %s (%s layout) lacks tensor '%s'; the file is incomplete or for another model",
+                            w->st.path, rl_model_kind_name(w->ck.kind), rl_layout_name(w->ck.layout), canonical);
+    return r;
+}
+
+int rl_weights_shape(const rl_weights *w, const char *canonical, int *ndim, int64_t *shape) {
+    const rl_st_tensor *t = rl_checkpoint_find(&w->st, &w->ck, canonical);
+    if (!t) return -1;
+    *ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+    return 0;
+}
+
+void rl_weights_free_tensor(rl_weights *w, rl_tensor *t) {
+    if (!t->data) return;
+    size_t nbytes = rl_tensor_nbytes(t);
+    w->be->free(w->be, t->data, nbytes);
+    w->device_bytes -= nbytes;
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,37 @@
+/* weights.h: model weights from a checkpoint file onto a backend.
+ *
+ * Models ask for tensors by canonical (official Wan) name with the shape they
+ * expect; the file's layout, container prefix, dtype and fp8 scales are dealt
+ * with here, and every mismatch is a sentence naming the file and tensor. */
+#ifndef RL_WEIGHTS_H
+#define RL_WEIGHTS_H
+
+#include "io/checkpoint.h"
+
+typedef struct {
+    rl_safetensors st;
+    rl_ckpt ck;
+    rl_backend *be;
+    size_t device_bytes; /* bytes of weights this loader placed on the device */
+} rl_weights;
+
+/* Opens path (a .safetensors or .safetensors.index.json) and detects its layout;
+ * when expect is not RL_MODEL_UNKNOWN, a file of another model is an error naming
+ * what the file holds and what the flag wanted. */
+int rl_weights_open(rl_weights *w, const char *path, rl_backend *be, rl_model_kind expect);
+void rl_weights_close(rl_weights *w);
+
+/* Allocates a device tensor of dtype dt and shape `shape` (ndim dims) and fills it
+ * with the canonical tensor, converted (and dequantised: fp8 x scale_weight).
+ * The file's shape must have the same element count and, dimension by dimension,
+ * equal `shape` after dropping size-1 dimensions. */
+int rl_weights_load(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                    rl_tensor *out);
+/* As rl_weights_load; returns 1 (out zeroed) when the file lacks the tensor. */
+int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                             rl_tensor *out);
+/* Shape of a canonical tensor as stored (for architecture detection); -1 if absent. */
+int rl_weights_shape(const rl_weights *w, const char *canonical, int *ndim, int64_t *shape);
+void rl_weights_free_tensor(rl_weights *w, rl_tensor *t);
+
+#endif
