@@ -182,6 +182,12 @@ typedef struct rl_backend rl_backend;
 struct rl_backend {
     const char *name; /* "cpu", "cuda" */
     rl_device device;
+    /* Models store weights in weight_dtype and bulk activations in act_dtype
+     * (f32/f32 on the cpu oracle, bf16/bf16 on cuda); the fp32 islands of the
+     * reference (time embedding, modulation, norms' statistics, residual stream)
+     * stay RL_F32 on every backend. Ops on cuda accept f32 or bf16 per tensor. */
+    rl_dtype weight_dtype;
+    rl_dtype act_dtype;
 
     /* memory */
     void *(*alloc)(rl_backend *be, size_t bytes); /* NULL + error on failure */
