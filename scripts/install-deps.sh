@@ -10,6 +10,7 @@ PKGS=(
   libopenmpi-dev openmpi-bin    # one process per GPU under mpirun
   libavcodec-dev libavformat-dev libswscale-dev libavutil-dev  # MP4 (H.264) output
   clang libclang-rt-14-dev      # make fuzz: libFuzzer + AddressSanitizer
+  ffmpeg                        # ffprobe: the tests check the MP4s written
 )
 missing=()
 for p in "${PKGS[@]}"; do
