@@ -10,7 +10,7 @@
 
 #include "raylight.h"
 
-#define RL_ST_MAX_HEADER (100u << 20) /* 100 MiB, as the reference implementation */
+#define RL_ST_MAX_HEADER 100000000u /* bytes: the reference implementation's MAX_HEADER_SIZE (10^8) */
 
 typedef struct {
     char *name;
