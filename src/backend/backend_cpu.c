@@ -1,0 +1,864 @@
+/* backend_cpu.c: the CPU implementation of the rl_backend op table.
+ *
+ * This is the numerical oracle for the CUDA kernels and the engine for tiny test
+ * models, so correctness and clear semantics come first, then speed.
+ * Conventions:
+ * - Every op computes in fp32 on contiguous f32 tensors (cast and copy take any
+ *   dtype; copy also takes strided views). Each op validates device, dtype,
+ *   contiguity and shapes first and returns -1 with a sentence naming the op and
+ *   the mismatch; nothing is written before the checks pass.
+ * - Row statistics (norms) accumulate in double; matmul and conv accumulate in
+ *   float through one cache-blocked GEMM core (packed 16-column panels of B, a
+ *   4x16 register tile written with GCC vector extensions, cloned for AVX2).
+ * - OpenMP parallelises over independent output tiles; no two threads write the
+ *   same element, so results do not depend on the thread count.
+ */
+#include "raylight.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CPU_CLONES
+#endif
+
+/* ---------------------------------------------------------------- checks */
+
+#define SHAPE(t, buf) rl_shape_str((t), (buf), sizeof(buf))
+
+/* A tensor the op reads or writes: present, on the CPU, f32 (when f32_only),
+ * contiguous. */
+static int check_tensor(const char *op, const char *role, const rl_tensor *t, int f32_only) {
+    char s[96];
+    if (!t) return rl_error_set("%s: the tensor '%s' is missing (NULL)", op, role);
+    if (t->ndim < 0 || t->ndim > RL_MAX_DIMS)
+        return rl_error_set("%s: '%s' has %d dims (at most %d are supported)", op, role, t->ndim, RL_MAX_DIMS);
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] < 0) return rl_error_set("%s: '%s' has a negative dimension", op, role);
+    if (t->device != RL_DEVICE_CPU)
+        return rl_error_set("%s: '%s' %s is in GPU memory but this is the CPU backend; download it first",
+                            op, role, SHAPE(t, s));
+    if (f32_only && t->dtype != RL_F32)
+        return rl_error_set("%s: '%s' %s is %s but the CPU backend computes in f32 only; cast it first", op,
+                            role, SHAPE(t, s), rl_dtype_name(t->dtype));
+    if ((unsigned)t->dtype >= RL_DTYPE_COUNT) return rl_error_set("%s: '%s' has an unknown dtype", op, role);
+    if (!rl_tensor_is_contiguous(t))
+        return rl_error_set("%s: '%s' %s is a strided view; this op needs a contiguous tensor (copy it first)",
+                            op, role, SHAPE(t, s));
+    if (!t->data && rl_tensor_numel(t) > 0) return rl_error_set("%s: '%s' has no storage (data is NULL)", op, role);
+    return 0;
+}
+
+static int check_same_shape(const char *op, const char *ra, const rl_tensor *a, const char *rb,
+                            const rl_tensor *b) {
+    char sa[96], sb[96];
+    if (!rl_tensor_same_shape(a, b))
+        return rl_error_set("%s: '%s' is %s but '%s' is %s; they must have the same shape", op, ra,
+                            SHAPE(a, sa), rb, SHAPE(b, sb));
+    return 0;
+}
+
+static int64_t last_dim(const rl_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+/* A per-channel vector: [D], or [1, ..., 1, D] (a modulation chunk), D = x's last dim. */
+static int check_row_vector(const char *op, const char *role, const rl_tensor *v, const char *xrole,
+                            const rl_tensor *x) {
+    char sv[96], sx[96];
+    RL_TRY(check_tensor(op, role, v, 1));
+    int64_t d = last_dim(x);
+    int ok = v->ndim >= 1 && v->shape[v->ndim - 1] == d && rl_tensor_numel(v) == d;
+    if (!ok)
+        return rl_error_set("%s: '%s' is %s but must be [%lld] (the last dim of '%s' %s)", op, role,
+                            SHAPE(v, sv), (long long)d, xrole, SHAPE(x, sx));
+    return 0;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *cpu_alloc(rl_backend *be, size_t bytes) {
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n < bytes) n = bytes; /* overflow: let aligned_alloc fail */
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (!p) {
+        char b[32];
+        rl_error_set("out of host memory: could not allocate %s for the CPU backend",
+                     rl_bytes_str(bytes, b, sizeof b));
+        return NULL;
+    }
+    rl_mem_note_alloc(RL_DEVICE_CPU, bytes);
+    return p;
+}
+
+static void cpu_free(rl_backend *be, void *p, size_t bytes) {
+    if (!p) return;
+    free(p);
+    rl_mem_note_free(RL_DEVICE_CPU, bytes);
+}
+
+static int cpu_upload(rl_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes) memcpy(dst, src, bytes);
+    return 0;
+}
+static int cpu_download(rl_backend *be, void *dst, const void *src, size_t bytes) {
+    if (bytes) memcpy(dst, src, bytes);
+    return 0;
+}
+static int cpu_synchronize(rl_backend *be) { return 0; }
+
+/* Per-thread scratch for the parallel loops; failure is reported after the loop. */
+static float *scratch_alloc(size_t floats) {
+    size_t n = (floats * sizeof(float) + 63) & ~(size_t)63;
+    return aligned_alloc(64, n ? n : 64);
+}
+
+/* ---------------------------------------------------------------- GEMM core */
+
+/* C[m][n] (+)= sum_k A[m*lda + k] * B(k, n0 + n) for m < M, n < nc <= GEMM_NC.
+ * B is supplied by a packing callback that writes, for k in [k0, k0+kc), panels of
+ * GEMM_NR columns: dst[(p*kc + k)*GEMM_NR + j] = B(k0+k, n0 + p*GEMM_NR + j),
+ * zero past nc. The register tile is GEMM_MR x GEMM_NR floats. */
+#define GEMM_MR 4
+#define GEMM_NR 16
+#define GEMM_KC 256
+#define GEMM_NC 64
+#define GEMM_MC 256
+
+typedef void (*pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst);
+typedef float v8f __attribute__((vector_size(32)));
+
+/* A macro, not a function: passing AVX vectors by value would change the ABI. */
+#define V8_LOAD(v, p) memcpy(&(v), (p), sizeof(v8f))
+
+CPU_CLONES
+static void gemm_block(float *C, int64_t ldc, const float *A, int64_t lda, int64_t M, int64_t K,
+                       int64_t n0, int64_t nc, pack_b_fn pack, const void *ctx, int accumulate, float *bbuf) {
+    int64_t npanel = (nc + GEMM_NR - 1) / GEMM_NR;
+    for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
+        int64_t kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        pack(ctx, k0, kc, n0, nc, bbuf);
+        int first = k0 == 0 && !accumulate;
+        for (int64_t m0 = 0; m0 < M; m0 += GEMM_MR) {
+            int64_t mr = M - m0 < GEMM_MR ? M - m0 : GEMM_MR;
+            /* Rows past M repeat the last row: computed, never stored. */
+            const float *a0 = A + (m0 + 0) * lda + k0;
+            const float *a1 = A + (m0 + (mr > 1 ? 1 : 0)) * lda + k0;
+            const float *a2 = A + (m0 + (mr > 2 ? 2 : 0)) * lda + k0;
+            const float *a3 = A + (m0 + (mr > 3 ? 3 : 0)) * lda + k0;
+            for (int64_t p = 0; p < npanel; p++) {
+                const float *b = bbuf + p * kc * GEMM_NR;
+                v8f c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+                for (int64_t k = 0; k < kc; k++) {
+                    v8f b0, b1;
+                    V8_LOAD(b0, b + k * GEMM_NR);
+                    V8_LOAD(b1, b + k * GEMM_NR + 8);
+                    c00 += a0[k] * b0;
+                    c01 += a0[k] * b1;
+                    c10 += a1[k] * b0;
+                    c11 += a1[k] * b1;
+                    c20 += a2[k] * b0;
+                    c21 += a2[k] * b1;
+                    c30 += a3[k] * b0;
+                    c31 += a3[k] * b1;
+                }
+                float t[GEMM_MR][GEMM_NR];
+                memcpy(t[0], &c00, 32), memcpy(t[0] + 8, &c01, 32);
+                memcpy(t[1], &c10, 32), memcpy(t[1] + 8, &c11, 32);
+                memcpy(t[2], &c20, 32), memcpy(t[2] + 8, &c21, 32);
+                memcpy(t[3], &c30, 32), memcpy(t[3] + 8, &c31, 32);
+                int64_t nr = nc - p * GEMM_NR < GEMM_NR ? nc - p * GEMM_NR : GEMM_NR;
+                for (int64_t r = 0; r < mr; r++) {
+                    float *c = C + (m0 + r) * ldc + p * GEMM_NR;
+                    if (first)
+                        for (int64_t j = 0; j < nr; j++) c[j] = t[r][j];
+                    else
+                        for (int64_t j = 0; j < nr; j++) c[j] += t[r][j];
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+/* 0.5x(1 + tanh(u)) written as x / (1 + exp(-2u)): the same function without the
+ * cancellation of 1 + tanh(u) for negative x, so the oracle stays accurate in the
+ * tails (torch's float formula loses relative precision there). */
+static inline float gelu_tanh_f(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    float u = k * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * u));
+}
+
+typedef struct {
+    const float *w; /* [N, K] */
+    int64_t K;
+} pack_nt_ctx;
+
+/* B(k, n) = W[n][k]: a transposing copy of a [nc, kc] block of W. */
+static void pack_b_nt(const void *vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+    const pack_nt_ctx *ctx = vctx;
+    int64_t npanel = (nc + GEMM_NR - 1) / GEMM_NR;
+    for (int64_t p = 0; p < npanel; p++) {
+        float *d = dst + p * kc * GEMM_NR;
+        for (int64_t j = 0; j < GEMM_NR; j++) {
+            int64_t n = p * GEMM_NR + j;
+            if (n < nc) {
+                const float *src = ctx->w + (n0 + n) * ctx->K + k0;
+                for (int64_t k = 0; k < kc; k++) d[k * GEMM_NR + j] = src[k];
+            } else {
+                for (int64_t k = 0; k < kc; k++) d[k * GEMM_NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+static int cpu_matmul(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                      const rl_tensor *b, rl_activation act) {
+    const char *op = "matmul";
+    char sx[96], sw[96], sy[96], sb[96];
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "w", w, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim (K)", op);
+    if (w->ndim != 2) return rl_error_set("%s: the weight 'w' is %s but must be 2-D [N, K]", op, SHAPE(w, sw));
+    int64_t K = last_dim(x), N = w->shape[0], M = K ? rl_tensor_numel(x) / K : 0;
+    if (K == 0) M = rl_tensor_numel(y) / (N ? N : 1);
+    if (w->shape[1] != K)
+        return rl_error_set("%s: x %s has K=%lld but the weight 'w' is %s (expected [N, %lld])", op,
+                            SHAPE(x, sx), (long long)K, SHAPE(w, sw), (long long)K);
+    int yok = y->ndim == x->ndim && last_dim(y) == N;
+    for (int i = 0; yok && i < x->ndim - 1; i++) yok = y->shape[i] == x->shape[i];
+    if (!yok)
+        return rl_error_set("%s: y is %s but x %s times w^T %s gives x's leading dims with N=%lld", op,
+                            SHAPE(y, sy), SHAPE(x, sx), SHAPE(w, sw), (long long)N);
+    if (b) {
+        RL_TRY(check_tensor(op, "b", b, 1));
+        if (b->ndim != 1 || b->shape[0] != N)
+            return rl_error_set("%s: the bias 'b' is %s but must be [%lld] (N of the weight %s)", op,
+                                SHAPE(b, sb), (long long)N, SHAPE(w, sw));
+    }
+    if (act != RL_ACT_NONE && act != RL_ACT_GELU_TANH)
+        return rl_error_set("%s: unknown activation %d", op, (int)act);
+    if (M == 0 || N == 0) return 0;
+
+    float *Y = y->data;
+    const float *X = x->data, *B = b ? b->data : NULL;
+    pack_nt_ctx ctx = {w->data, K};
+    int64_t nb = (N + GEMM_NC - 1) / GEMM_NC, mb = (M + GEMM_MC - 1) / GEMM_MC;
+    int failed = 0;
+    #pragma omp parallel
+    {
+        float *buf = scratch_alloc((size_t)GEMM_KC * GEMM_NC);
+        if (!buf) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < nb * mb; t++) {
+            if (!buf) continue;
+            int64_t m0 = (t / nb) * GEMM_MC, n0 = (t % nb) * GEMM_NC;
+            int64_t mc = M - m0 < GEMM_MC ? M - m0 : GEMM_MC, nc = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
+            float *Yt = Y + m0 * N + n0;
+            if (K == 0)
+                for (int64_t i = 0; i < mc; i++) memset(Yt + i * N, 0, (size_t)nc * sizeof(float));
+            else
+                gemm_block(Yt, N, X + m0 * K, K, mc, K, n0, nc, pack_b_nt, &ctx, 0, buf);
+            for (int64_t i = 0; i < mc; i++) {
+                float *row = Yt + i * N;
+                if (B)
+                    for (int64_t j = 0; j < nc; j++) row[j] += B[n0 + j];
+                if (act == RL_ACT_GELU_TANH)
+                    for (int64_t j = 0; j < nc; j++) row[j] = gelu_tanh_f(row[j]);
+            }
+        }
+        free(buf);
+    }
+    if (failed) return rl_error_set("%s: out of host memory for the packing buffers", op);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- norms */
+
+static int check_norm_common(const char *op, rl_tensor *y, const rl_tensor *x) {
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
+    return check_same_shape(op, "y", y, "x", x);
+}
+
+/* LayerNorm over the last dim as torch: biased variance, eps inside the sqrt. */
+static int cpu_layer_norm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                          const rl_tensor *b, float eps) {
+    const char *op = "layer_norm";
+    RL_TRY(check_norm_common(op, y, x));
+    if (w) RL_TRY(check_row_vector(op, "w", w, "x", x));
+    if (b) RL_TRY(check_row_vector(op, "b", b, "x", x));
+    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    const float *X = x->data, *W = w ? w->data : NULL, *B = b ? b->data : NULL;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (R * D > 32768)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = X + r * D;
+        float *yr = Y + r * D;
+        double s = 0, ss = 0;
+        for (int64_t i = 0; i < D; i++) s += xr[i];
+        double mean = s / (double)D;
+        for (int64_t i = 0; i < D; i++) {
+            double d = xr[i] - mean;
+            ss += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps)), mf = (float)mean;
+        for (int64_t i = 0; i < D; i++) {
+            float v = (xr[i] - mf) * rstd;
+            if (W) v *= W[i];
+            if (B) v += B[i];
+            yr[i] = v;
+        }
+    }
+    return 0;
+}
+
+static int cpu_rms_norm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, float eps) {
+    const char *op = "rms_norm";
+    RL_TRY(check_norm_common(op, y, x));
+    if (w) RL_TRY(check_row_vector(op, "w", w, "x", x));
+    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    const float *X = x->data, *W = w ? w->data : NULL;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (R * D > 32768)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = X + r * D;
+        float *yr = Y + r * D;
+        double ss = 0;
+        for (int64_t i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+        float rs = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
+        for (int64_t i = 0; i < D; i++) yr[i] = W ? xr[i] * rs * W[i] : xr[i] * rs;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+enum { EW_ADD, EW_MUL };
+
+/* y = a (op) b with b of a's shape or a row vector over a's last dim. */
+static int binary_op(const char *op, int kind, rl_tensor *y, const rl_tensor *a, const rl_tensor *b) {
+    char sa[96], sb[96];
+    RL_TRY(check_tensor(op, "a", a, 1));
+    RL_TRY(check_tensor(op, "b", b, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "a", a));
+    int64_t n = rl_tensor_numel(a), D = last_dim(a);
+    int full = rl_tensor_same_shape(a, b);
+    int row = !full && b->ndim >= 1 && last_dim(b) == D && rl_tensor_numel(b) == D;
+    if (!full && !row)
+        return rl_error_set("%s: 'b' is %s but must be a's shape %s or [%lld] (a's last dim)", op,
+                            SHAPE(b, sb), SHAPE(a, sa), (long long)D);
+    const float *A = a->data, *B = b->data;
+    float *Y = y->data;
+    if (full) {
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t i = 0; i < n; i++) Y[i] = kind == EW_ADD ? A[i] + B[i] : A[i] * B[i];
+    } else {
+        int64_t R = D ? n / D : 0;
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t i = 0; i < D; i++)
+                Y[r * D + i] = kind == EW_ADD ? A[r * D + i] + B[i] : A[r * D + i] * B[i];
+    }
+    return 0;
+}
+
+static int cpu_add(rl_backend *be, rl_tensor *y, const rl_tensor *a, const rl_tensor *b) {
+    return binary_op("add", EW_ADD, y, a, b);
+}
+static int cpu_mul(rl_backend *be, rl_tensor *y, const rl_tensor *a, const rl_tensor *b) {
+    return binary_op("mul", EW_MUL, y, a, b);
+}
+
+static int cpu_scale(rl_backend *be, rl_tensor *y, const rl_tensor *x, float s) {
+    const char *op = "scale";
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    int64_t n = rl_tensor_numel(x);
+    const float *X = x->data;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) Y[i] = X[i] * s;
+    return 0;
+}
+
+static int cpu_modulate(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *shift,
+                        const rl_tensor *scale) {
+    const char *op = "modulate";
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(check_row_vector(op, "shift", shift, "x", x));
+    RL_TRY(check_row_vector(op, "scale", scale, "x", x));
+    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    const float *X = x->data, *SH = shift->data, *SC = scale->data;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (R * D > 65536)
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t i = 0; i < D; i++) Y[r * D + i] = X[r * D + i] * (1.0f + SC[i]) + SH[i];
+    return 0;
+}
+
+static int cpu_gated_add(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate) {
+    const char *op = "gated_add";
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(check_row_vector(op, "gate", gate, "x", x));
+    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    const float *Y = y->data, *G = gate->data;
+    float *X = x->data;
+    #pragma omp parallel for schedule(static) if (R * D > 65536)
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t i = 0; i < D; i++) X[r * D + i] += Y[r * D + i] * G[i];
+    return 0;
+}
+
+enum { ACT_SILU, ACT_GELU_TANH, ACT_GELU_ERF };
+
+static int unary_op(const char *op, int kind, rl_tensor *y, const rl_tensor *x) {
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    int64_t n = rl_tensor_numel(x);
+    const float *X = x->data;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (n > 16384)
+    for (int64_t i = 0; i < n; i++) {
+        float v = X[i];
+        if (kind == ACT_SILU) Y[i] = v / (1.0f + expf(-v));
+        else if (kind == ACT_GELU_TANH) Y[i] = gelu_tanh_f(v);
+        else Y[i] = 0.5f * v * erfcf(-v * 0.70710678118654752f); /* = 1 + erf(v/sqrt2), no cancellation */
+    }
+    return 0;
+}
+
+static int cpu_silu(rl_backend *be, rl_tensor *y, const rl_tensor *x) { return unary_op("silu", ACT_SILU, y, x); }
+static int cpu_gelu_tanh(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
+    return unary_op("gelu_tanh", ACT_GELU_TANH, y, x);
+}
+static int cpu_gelu_erf(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
+    return unary_op("gelu_erf", ACT_GELU_ERF, y, x);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* Flash-style: per (batch, head, tile of ATT_QT queries) a running max m, sum l
+ * and output accumulator; keys in chunks of ATT_KT, packed transposed so the
+ * logits and the P·V update are both unit-stride loops over a constant width. */
+#define ATT_QT 16
+#define ATT_KT 64
+
+typedef struct {
+    const float *q, *k, *v, *bias; /* q [B,Lq,H,d]; k, v [B,Lk,H,d]; bias [H,Lq,Lk] or NULL */
+    float *out, *lse;              /* out [B,Lq,H,d]; lse [B,H,Lq] or NULL */
+    int64_t B, Lq, Lk, H, d, nkeys; /* nkeys: unmasked keys, 0..Lk */
+    float scale;
+} att_args;
+
+/* scratch: Qt [QT*d] + Kt [d*KT] + S [QT*KT] + O [QT*d] floats */
+CPU_CLONES
+static void attention_tile(const att_args *a, int64_t b, int64_t h, int64_t i0, float *scratch) {
+    const int64_t d = a->d, H = a->H, qn = a->Lq - i0 < ATT_QT ? a->Lq - i0 : ATT_QT;
+    float *Qt = scratch, *Kt = Qt + ATT_QT * d, *S = Kt + d * ATT_KT, *O = S + ATT_QT * ATT_KT;
+    float m[ATT_QT], l[ATT_QT];
+    for (int64_t i = 0; i < qn; i++) {
+        memcpy(Qt + i * d, a->q + ((b * a->Lq + i0 + i) * H + h) * d, (size_t)d * sizeof(float));
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    memset(O, 0, (size_t)(ATT_QT * d) * sizeof(float));
+    for (int64_t j0 = 0; j0 < a->nkeys; j0 += ATT_KT) {
+        int64_t kn = a->nkeys - j0 < ATT_KT ? a->nkeys - j0 : ATT_KT;
+        for (int64_t j = 0; j < ATT_KT; j++) {
+            const float *kr = a->k + ((b * a->Lk + j0 + (j < kn ? j : 0)) * H + h) * d;
+            for (int64_t c = 0; c < d; c++) Kt[c * ATT_KT + j] = kr[c];
+        }
+        for (int64_t i = 0; i < qn; i++) {
+            float *s = S + i * ATT_KT;
+            for (int64_t j = 0; j < ATT_KT; j++) s[j] = 0.0f;
+            for (int64_t c = 0; c < d; c++) {
+                float qc = Qt[i * d + c];
+                const float *kt = Kt + c * ATT_KT;
+                for (int64_t j = 0; j < ATT_KT; j++) s[j] += qc * kt[j];
+            }
+            const float *bias = a->bias ? a->bias + (h * a->Lq + i0 + i) * a->Lk + j0 : NULL;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < kn; j++) {
+                s[j] = s[j] * a->scale + (bias ? bias[j] : 0.0f);
+                if (s[j] > mx) mx = s[j];
+            }
+            float mnew = mx > m[i] ? mx : m[i];
+            if (mnew == -INFINITY) continue; /* every logit so far is -inf: no weight yet */
+            float corr = m[i] == -INFINITY ? 0.0f : expf(m[i] - mnew), psum = 0.0f;
+            for (int64_t j = 0; j < kn; j++) {
+                s[j] = expf(s[j] - mnew);
+                psum += s[j];
+            }
+            l[i] = l[i] * corr + psum;
+            m[i] = mnew;
+            float *o = O + i * d;
+            if (corr != 1.0f)
+                for (int64_t c = 0; c < d; c++) o[c] *= corr;
+            for (int64_t j = 0; j < kn; j++) {
+                const float *vr = a->v + ((b * a->Lk + j0 + j) * H + h) * d;
+                float p = s[j];
+                for (int64_t c = 0; c < d; c++) o[c] += p * vr[c];
+            }
+        }
+    }
+    for (int64_t i = 0; i < qn; i++) {
+        float *dst = a->out + ((b * a->Lq + i0 + i) * H + h) * d;
+        float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+        for (int64_t c = 0; c < d; c++) dst[c] = O[i * d + c] * inv;
+        if (a->lse) a->lse[(b * H + h) * a->Lq + i0 + i] = l[i] > 0.0f ? m[i] + logf(l[i]) : -INFINITY;
+    }
+}
+
+static int check_attention(const char *op, rl_tensor *out, const rl_tensor *q, const rl_tensor *k,
+                           const rl_tensor *v, const rl_tensor *bias, const rl_tensor *lse) {
+    char s1[96], s2[96];
+    RL_TRY(check_tensor(op, "q", q, 1));
+    RL_TRY(check_tensor(op, "k", k, 1));
+    RL_TRY(check_tensor(op, "v", v, 1));
+    RL_TRY(check_tensor(op, "out", out, 1));
+    if (q->ndim != 4) return rl_error_set("%s: q is %s but must be 4-D [B, Lq, H, d]", op, SHAPE(q, s1));
+    if (k->ndim != 4) return rl_error_set("%s: k is %s but must be 4-D [B, Lk, H, d]", op, SHAPE(k, s1));
+    RL_TRY(check_same_shape(op, "v", v, "k", k));
+    RL_TRY(check_same_shape(op, "out", out, "q", q));
+    if (k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] || k->shape[3] != q->shape[3])
+        return rl_error_set("%s: k is %s but q is %s; batch, heads and head dim must match", op,
+                            SHAPE(k, s1), SHAPE(q, s2));
+    int64_t H = q->shape[2], Lq = q->shape[1], Lk = k->shape[1];
+    if (bias) {
+        RL_TRY(check_tensor(op, "bias", bias, 1));
+        if (bias->ndim != 3 || bias->shape[0] != H || bias->shape[1] != Lq || bias->shape[2] != Lk)
+            return rl_error_set("%s: bias is %s but must be [H, Lq, Lk] = [%lld, %lld, %lld]", op,
+                                SHAPE(bias, s1), (long long)H, (long long)Lq, (long long)Lk);
+    }
+    if (lse) {
+        RL_TRY(check_tensor(op, "lse", lse, 1));
+        if (lse->ndim != 3 || lse->shape[0] != q->shape[0] || lse->shape[1] != H || lse->shape[2] != Lq)
+            return rl_error_set("%s: lse is %s but must be [B, H, Lq] = [%lld, %lld, %lld]", op,
+                                SHAPE(lse, s1), (long long)q->shape[0], (long long)H, (long long)Lq);
+    }
+    return 0;
+}
+
+static int cpu_attention(rl_backend *be, rl_tensor *out, const rl_tensor *q, const rl_tensor *k,
+                         const rl_tensor *v, int64_t kv_len, const rl_tensor *bias, float scale,
+                         rl_tensor *lse) {
+    const char *op = "attention";
+    RL_TRY(check_attention(op, out, q, k, v, bias, lse));
+    att_args a = {q->data, k->data, v->data, bias ? bias->data : NULL, out->data, lse ? lse->data : NULL,
+                  q->shape[0], q->shape[1], k->shape[1], q->shape[2], q->shape[3], k->shape[1], scale};
+    if (kv_len > 0 && kv_len < a.Lk) a.nkeys = kv_len;
+    int64_t nqt = (a.Lq + ATT_QT - 1) / ATT_QT, ntask = a.B * a.H * nqt;
+    size_t nscratch = (size_t)(2 * ATT_QT * a.d + a.d * ATT_KT + ATT_QT * ATT_KT);
+    int failed = 0;
+    #pragma omp parallel if (ntask > 1)
+    {
+        float *scratch = scratch_alloc(nscratch);
+        if (!scratch) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < ntask; t++) {
+            if (!scratch) continue;
+            int64_t it = t % nqt, bh = t / nqt;
+            attention_tile(&a, bh / a.H, bh % a.H, it * ATT_QT, scratch);
+        }
+        free(scratch);
+    }
+    if (failed) return rl_error_set("%s: out of host memory for the attention scratch", op);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- rope */
+
+static int cpu_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
+                    const rl_tensor *sin_t) {
+    const char *op = "rope";
+    char sx[96], sc[96];
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(check_tensor(op, "cos", cos_t, 1));
+    RL_TRY(check_tensor(op, "sin", sin_t, 1));
+    if (x->ndim != 3 && x->ndim != 4)
+        return rl_error_set("%s: x is %s but must be [L, H, d] or [B, L, H, d]", op, SHAPE(x, sx));
+    int64_t d = x->shape[x->ndim - 1], H = x->shape[x->ndim - 2], L = x->shape[x->ndim - 3];
+    int64_t Bn = x->ndim == 4 ? x->shape[0] : 1;
+    if (d % 2) return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx), (long long)d);
+    RL_TRY(check_same_shape(op, "sin", sin_t, "cos", cos_t));
+    if (cos_t->ndim != 2 || cos_t->shape[0] != L || cos_t->shape[1] != d / 2)
+        return rl_error_set("%s: the cos/sin tables are %s but x %s needs [L, d/2] = [%lld, %lld]", op,
+                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)L, (long long)(d / 2));
+    const float *X = x->data, *C = cos_t->data, *S = sin_t->data;
+    float *Y = y->data;
+    int64_t rows = Bn * L;
+    #pragma omp parallel for schedule(static) if (rows * H * d > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *c = C + (r % L) * (d / 2), *s = S + (r % L) * (d / 2);
+        for (int64_t hh = 0; hh < H; hh++) {
+            const float *xp = X + (r * H + hh) * d;
+            float *yp = Y + (r * H + hh) * d;
+            for (int64_t j = 0; j < d / 2; j++) {
+                /* double, as the reference's complex128 product; the rounding is then
+                 * one float rounding of the exact result. */
+                double x0 = xp[2 * j], x1 = xp[2 * j + 1];
+                yp[2 * j] = (float)(x0 * c[j] - x1 * s[j]);
+                yp[2 * j + 1] = (float)(x0 * s[j] + x1 * c[j]);
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- conv3d */
+
+/* Implicit GEMM: for each output frame t' and chunk of CONV_NP output positions
+ * (flattened h', w'), y[co][pos] += Wr[kt][co][(ci,kh,kw)] · X(kt)[(ci,kh,kw)][pos]
+ * over the time taps kt whose input frame exists; X(kt) is gathered straight into
+ * the packed B panels (zeros for padding), so no im2col buffer exists. */
+#define CONV_NP 128
+
+typedef struct {
+    const float *x; /* [Cin, T, H, W] */
+    int64_t T, H, W, kh, kw, Wo, t_in, p0;
+    int sh, sw, ph, pw;
+} conv_pack_ctx;
+
+static void pack_b_conv(const void *vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+    const conv_pack_ctx *c = vctx;
+    int64_t npanel = (nc + GEMM_NR - 1) / GEMM_NR, hb[CONV_NP], wb[CONV_NP];
+    for (int64_t n = 0; n < npanel * GEMM_NR; n++) {
+        int64_t pos = c->p0 + n0 + n;
+        hb[n] = n < nc ? (pos / c->Wo) * c->sh - c->ph : INT64_MIN / 4; /* past nc: always padding */
+        wb[n] = n < nc ? (pos % c->Wo) * c->sw - c->pw : 0;
+    }
+    int64_t khw = c->kh * c->kw;
+    for (int64_t k = 0; k < kc; k++) {
+        int64_t kk = k0 + k, ci = kk / khw, khi = (kk % khw) / c->kw, kwi = kk % c->kw;
+        const float *xp = c->x + (ci * c->T + c->t_in) * c->H * c->W;
+        for (int64_t p = 0; p < npanel; p++) {
+            float *d = dst + (p * kc + k) * GEMM_NR;
+            for (int64_t j = 0; j < GEMM_NR; j++) {
+                int64_t n = p * GEMM_NR + j, hi = hb[n] + khi, wi = wb[n] + kwi;
+                d[j] = (hi >= 0 && hi < c->H && wi >= 0 && wi < c->W) ? xp[hi * c->W + wi] : 0.0f;
+            }
+        }
+    }
+}
+
+static int check_conv3d(const char *op, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                        const rl_tensor *b, const rl_conv3d_params *p, int64_t out[3]) {
+    char sx[96], sw[96], sy[96], sb[96];
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "w", w, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    if (!p) return rl_error_set("%s: the parameters (stride, padding) are missing (NULL)", op);
+    if (x->ndim != 4) return rl_error_set("%s: x is %s but must be 4-D [Cin, T, H, W]", op, SHAPE(x, sx));
+    if (w->ndim != 5)
+        return rl_error_set("%s: the weight 'w' is %s but must be 5-D [Cout, Cin, kt, kh, kw]", op, SHAPE(w, sw));
+    if (w->shape[1] != x->shape[0])
+        return rl_error_set("%s: x %s has Cin=%lld but the weight 'w' is %s", op, SHAPE(x, sx),
+                            (long long)x->shape[0], SHAPE(w, sw));
+    for (int i = 0; i < 3; i++) {
+        if (p->stride[i] < 1 || p->pad_front[i] < 0 || p->pad_back[i] < 0)
+            return rl_error_set("%s: axis %d has stride %d and padding %d/%d; stride must be >= 1 and "
+                                "padding >= 0", op, i, p->stride[i], p->pad_front[i], p->pad_back[i]);
+        int64_t span = x->shape[i + 1] + p->pad_front[i] + p->pad_back[i];
+        if (w->shape[i + 2] < 1 || span < w->shape[i + 2])
+            return rl_error_set("%s: the kernel %s is larger than the padded input %s along axis %d", op,
+                                SHAPE(w, sw), SHAPE(x, sx), i);
+        out[i] = (span - w->shape[i + 2]) / p->stride[i] + 1;
+    }
+    if (y->ndim != 4 || y->shape[0] != w->shape[0] || y->shape[1] != out[0] || y->shape[2] != out[1] ||
+        y->shape[3] != out[2])
+        return rl_error_set("%s: y is %s but x %s with weight %s gives [%lld, %lld, %lld, %lld]", op,
+                            SHAPE(y, sy), SHAPE(x, sx), SHAPE(w, sw), (long long)w->shape[0],
+                            (long long)out[0], (long long)out[1], (long long)out[2]);
+    if (b) {
+        RL_TRY(check_tensor(op, "b", b, 1));
+        if (b->ndim != 1 || b->shape[0] != w->shape[0])
+            return rl_error_set("%s: the bias 'b' is %s but must be [%lld] (Cout of the weight %s)", op,
+                                SHAPE(b, sb), (long long)w->shape[0], SHAPE(w, sw));
+    }
+    return 0;
+}
+
+static int cpu_conv3d(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                      const rl_tensor *b, const rl_conv3d_params *p) {
+    const char *op = "conv3d";
+    int64_t o[3];
+    RL_TRY(check_conv3d(op, y, x, w, b, p, o));
+    int64_t Cout = w->shape[0], Cin = w->shape[1], kt = w->shape[2], kh = w->shape[3], kw = w->shape[4];
+    int64_t T = x->shape[1], Kk = Cin * kh * kw, HWo = o[1] * o[2], nout = o[0] * HWo;
+    if (nout == 0 || Cout == 0) return 0;
+    /* Wr[kt][co][ci][kh][kw]: each time tap is a row-major [Cout, Cin*kh*kw] matrix. */
+    float *Wr = scratch_alloc((size_t)(kt * Cout * Kk));
+    if (!Wr) return rl_error_set("%s: out of host memory for the repacked weight %lld floats", op,
+                                 (long long)(kt * Cout * Kk));
+    const float *Wsrc = w->data;
+    for (int64_t co = 0; co < Cout; co++)
+        for (int64_t ci = 0; ci < Cin; ci++)
+            for (int64_t a = 0; a < kt; a++)
+                memcpy(Wr + (a * Cout + co) * Kk + ci * kh * kw, Wsrc + ((co * Cin + ci) * kt + a) * kh * kw,
+                       (size_t)(kh * kw) * sizeof(float));
+    const float *Bias = b ? b->data : NULL;
+    float *Y = y->data;
+    int64_t nchunk = (HWo + CONV_NP - 1) / CONV_NP, ntask = o[0] * nchunk;
+    int failed = 0;
+    #pragma omp parallel if (ntask > 1)
+    {
+        float *buf = scratch_alloc((size_t)GEMM_KC * CONV_NP);
+        if (!buf) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t t = 0; t < ntask; t++) {
+            if (!buf) continue;
+            int64_t to = t / nchunk, p0 = (t % nchunk) * CONV_NP;
+            int64_t np = HWo - p0 < CONV_NP ? HWo - p0 : CONV_NP;
+            float *C = Y + to * HWo + p0;
+            conv_pack_ctx ctx = {x->data, T, x->shape[2], x->shape[3], kh, kw, o[2], 0, p0,
+                                 p->stride[1], p->stride[2], p->pad_front[1], p->pad_front[2]};
+            int any = 0;
+            for (int64_t a = 0; a < kt; a++) {
+                ctx.t_in = to * p->stride[0] + a - p->pad_front[0];
+                if (ctx.t_in < 0 || ctx.t_in >= T) continue; /* a padding frame: zeros */
+                gemm_block(C, nout, Wr + a * Cout * Kk, Kk, Cout, Kk, 0, np, pack_b_conv, &ctx, any, buf);
+                any = 1;
+            }
+            for (int64_t co = 0; co < Cout; co++) {
+                float *row = C + co * nout, bv = Bias ? Bias[co] : 0.0f;
+                if (!any)
+                    for (int64_t j = 0; j < np; j++) row[j] = bv;
+                else if (Bias)
+                    for (int64_t j = 0; j < np; j++) row[j] += bv;
+            }
+        }
+        free(buf);
+    }
+    free(Wr);
+    if (failed) return rl_error_set("%s: out of host memory for the packing buffers", op);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- cast, copy */
+
+static int check_any(const char *op, const char *role, const rl_tensor *t) {
+    if (!t) return rl_error_set("%s: the tensor '%s' is missing (NULL)", op, role);
+    if (t->ndim < 0 || t->ndim > RL_MAX_DIMS)
+        return rl_error_set("%s: '%s' has %d dims (at most %d are supported)", op, role, t->ndim, RL_MAX_DIMS);
+    if (t->device != RL_DEVICE_CPU)
+        return rl_error_set("%s: '%s' is in GPU memory but this is the CPU backend", op, role);
+    if ((unsigned)t->dtype >= RL_DTYPE_COUNT) return rl_error_set("%s: '%s' has an unknown dtype", op, role);
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] < 0) return rl_error_set("%s: '%s' has a negative dimension", op, role);
+    if (!t->data && rl_tensor_numel(t) > 0) return rl_error_set("%s: '%s' has no storage (data is NULL)", op, role);
+    return 0;
+}
+
+static int cpu_cast(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
+    const char *op = "cast";
+    RL_TRY(check_tensor(op, "x", x, 0));
+    RL_TRY(check_tensor(op, "y", y, 0));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    rl_convert(y->data, y->dtype, x->data, x->dtype, (size_t)rl_tensor_numel(x));
+    return 0;
+}
+
+/* Strided copy of any rank: the last dim is the inner loop, the others are walked
+ * by an index counter per outer row (so rows can be split across threads). */
+static int cpu_copy(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
+    const char *op = "copy";
+    char sx[96], sy[96];
+    RL_TRY(check_any(op, "x", x));
+    RL_TRY(check_any(op, "y", y));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    if (x->dtype != y->dtype)
+        return rl_error_set("%s: y %s is %s but x is %s; copy keeps the dtype (use cast)", op, SHAPE(y, sy),
+                            rl_dtype_name(y->dtype), rl_dtype_name(x->dtype));
+    int64_t n = rl_tensor_numel(x);
+    size_t es = rl_dtype_size(x->dtype);
+    if (n == 0) return 0;
+    if (rl_tensor_is_contiguous(x) && rl_tensor_is_contiguous(y)) {
+        memmove(y->data, x->data, (size_t)n * es);
+        return 0;
+    }
+    (void)sx;
+    int nd = x->ndim;
+    int64_t inner = x->shape[nd - 1], xs = x->stride[nd - 1], ys = y->stride[nd - 1], outer = n / inner;
+    const uint8_t *X = x->data;
+    uint8_t *Y = y->data;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        int64_t rem = o, xo = 0, yo = 0;
+        for (int i = nd - 2; i >= 0; i--) {
+            int64_t idx = rem % x->shape[i];
+            rem /= x->shape[i];
+            xo += idx * x->stride[i];
+            yo += idx * y->stride[i];
+        }
+        const uint8_t *src = X + xo * (int64_t)es;
+        uint8_t *dst = Y + yo * (int64_t)es;
+        switch (es) {
+        case 4:
+            for (int64_t j = 0; j < inner; j++) ((uint32_t *)dst)[j * ys] = ((const uint32_t *)src)[j * xs];
+            break;
+        case 2:
+            for (int64_t j = 0; j < inner; j++) ((uint16_t *)dst)[j * ys] = ((const uint16_t *)src)[j * xs];
+            break;
+        default:
+            for (int64_t j = 0; j < inner; j++) memcpy(dst + j * ys * (int64_t)es, src + j * xs * (int64_t)es, es);
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static rl_backend cpu_backend = {
+    .name = "cpu",
+    .device = RL_DEVICE_CPU,
+    .weight_dtype = RL_F32,
+    .act_dtype = RL_F32,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_upload,
+    .download = cpu_download,
+    .synchronize = cpu_synchronize,
+    .matmul = cpu_matmul,
+    .layer_norm = cpu_layer_norm,
+    .rms_norm = cpu_rms_norm,
+    .add = cpu_add,
+    .mul = cpu_mul,
+    .scale = cpu_scale,
+    .modulate = cpu_modulate,
+    .gated_add = cpu_gated_add,
+    .silu = cpu_silu,
+    .gelu_tanh = cpu_gelu_tanh,
+    .gelu_erf = cpu_gelu_erf,
+    .attention = cpu_attention,
+    .rope = cpu_rope,
+    .conv3d = cpu_conv3d,
+    .cast = cpu_cast,
+    .copy = cpu_copy,
+    .impl = NULL,
+};
+
+rl_backend *rl_backend_cpu(void) { return &cpu_backend; }
