@@ -12,7 +12,7 @@ NVCC    ?= nvcc
 PKG     ?= pkg-config
 OPT     ?= -O2
 CFLAGS_BASE = -std=c11 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -fopenmp \
-              -D_GNU_SOURCE -Iinclude -Isrc -Ithird_party
+              -D_GNU_SOURCE -Iinclude -Isrc -Ithird_party -DRL_SOURCE_DIR=\"$(CURDIR)\"
 LDLIBS_BASE = -fopenmp -lm -lpthread
 
 # ---------------------------------------------------------------- dependencies

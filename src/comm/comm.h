@@ -1,0 +1,46 @@
+/* comm.h: ranks and collectives behind one interface.
+ *
+ * One process per GPU, started by mpirun or srun; started alone it is world
+ * size 1 and never touches MPI. The MPI flavour moves host memory (the CPU
+ * backend); the NCCL flavour moves device memory on the backend's stream. Every
+ * collective returns 0 or -1 with a sentence naming the collective and the rank;
+ * a fatal error on any rank ends every rank (rl_die -> MPI_Abort). */
+#ifndef RL_COMM_H
+#define RL_COMM_H
+
+#include "raylight.h"
+
+typedef struct rl_comm rl_comm;
+struct rl_comm {
+    const char *kind; /* "self", "mpi", "nccl" */
+    int rank, size;
+    /* recv[r*bytes ..] = what rank r sent for us: send is size blocks of `bytes`. */
+    int (*all_to_all)(rl_comm *c, const void *send, void *recv, size_t bytes);
+    /* recv = concatenation of every rank's send block (rank order). */
+    int (*all_gather)(rl_comm *c, const void *send, void *recv, size_t bytes);
+    int (*broadcast)(rl_comm *c, void *buf, size_t bytes, int root);
+    /* Elementwise sum of f32 buffers over ranks, in place. */
+    int (*all_reduce_sum_f32)(rl_comm *c, float *buf, size_t count);
+    /* Sends `send` to rank `to` while receiving `recv` from rank `from` (ring step). */
+    int (*send_recv)(rl_comm *c, const void *send, int to, void *recv, int from, size_t bytes);
+    int (*barrier)(rl_comm *c);
+    /* A sub-communicator of the ranks with the same color, ordered by key. */
+    rl_comm *(*split)(rl_comm *c, int color, int key);
+    void (*destroy)(rl_comm *c);
+    void *impl;
+};
+
+typedef struct {
+    int rank, size;             /* in the world */
+    int local_rank, local_size; /* on this host: picks the GPU */
+    int launched;               /* started by mpirun/srun with size > 1 */
+} rl_world;
+
+/* Detects the launcher, initialises MPI when there is more than one rank and
+ * installs the abort hook so a fatal error ends every rank. */
+int rl_world_init(int *argc, char ***argv, rl_world *w);
+void rl_world_finalize(void);
+/* Host-memory collectives over all ranks (a "self" comm when size is 1). */
+rl_comm *rl_comm_world_host(void);
+
+#endif
