@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test program (build/tests/test_*) and shell test (tests/*_test.sh),
-# counts their PASS:/FAIL: lines and ends with exactly one line "N passed, N failed".
+# counts their PASS:/FAIL: lines (details of failing programs shown; VERBOSE=1 shows all) and ends with exactly one line "N passed, N failed".
 # A program that dies without reporting (crash, non-zero exit with no FAIL line)
 # counts as one failure. Usage: tests/run.sh [gpu]
 set -u
@@ -16,7 +16,9 @@ run_one() { # name, command...
     local rc=$?
     local p f
     p=$(grep -c '^PASS: ' "$log"); f=$(grep -c '^FAIL: ' "$log")
-    grep -E '^(PASS|FAIL): |^  ' "$log" | grep -v '^PASS: ' || true
+    if [ "$f" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then
+        grep -E '^(PASS|FAIL): |^  ' "$log" | grep -v '^PASS: ' || true
+    fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "FAIL: $name exited with status $rc without reporting a failure; its output ends:"
         tail -n 15 "$log" | sed 's/^/    /'
