@@ -233,6 +233,20 @@ struct rl_backend {
     /* x [Cin,T,H,W], w [Cout,Cin,kt,kh,kw], b [Cout] or NULL -> y [Cout,T',H',W']. */
     int (*conv3d)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                   const rl_tensor *b, const rl_conv3d_params *p);
+    /* Channel-first RMS norm (Wan VAE): x [C, ...] with dim 0 the channels; for each
+     * position p: y[c,p] = x[c,p] / max(||x[:,p]||_2, eps) * sqrt(C) * gamma[c]
+     * (F.normalize(x, dim=channels) * C**0.5 * gamma). gamma holds C values or is NULL. */
+    int (*rms_norm_channels)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *gamma,
+                             float eps);
+    /* Per-channel affine over dim 0: y[c, ...] = x[c, ...] * scale[c] + shift[c];
+     * scale and shift hold C = x.shape[0] values; shift may be NULL. */
+    int (*channel_affine)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *scale,
+                          const rl_tensor *shift);
+    /* Nearest-neighbour 2x over the last two dims: x [..., H, W] -> y [..., 2H, 2W]
+     * (each pixel duplicated, = torch 'nearest' and 'nearest-exact' at factor 2). */
+    int (*upsample_nearest2x)(rl_backend *be, rl_tensor *y, const rl_tensor *x);
+    /* y = min(max(x, lo), hi); NaN stays NaN (as torch.clamp). */
+    int (*clamp)(rl_backend *be, rl_tensor *y, const rl_tensor *x, float lo, float hi);
     /* y = x converted to y's dtype (same shape, contiguous). */
     int (*cast)(rl_backend *be, rl_tensor *y, const rl_tensor *x);
     /* Copies x into y (same shape and dtype; x may be a strided view). */

@@ -758,6 +758,112 @@ static int cpu_conv3d(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl
     return 0;
 }
 
+/* ---------------------------------------------------------------- video (VAE) ops */
+
+/* A vector of exactly n values (any shape), for per-channel parameters. */
+static int check_channel_vector(const char *op, const char *role, const rl_tensor *v, int64_t n) {
+    char s[96];
+    RL_TRY(check_tensor(op, role, v, 1));
+    if (rl_tensor_numel(v) != n)
+        return rl_error_set("%s: '%s' is %s but must hold %lld values (one per channel of x)", op, role,
+                            SHAPE(v, s), (long long)n);
+    return 0;
+}
+
+#define CF_CHUNK 256 /* positions per task: the per-position sums stay in a small stack array */
+
+/* Channels are dim 0, so a position's channels are N apart: walk channels in the
+ * outer loop over a block of positions, accumulating the squares in double. */
+static int cpu_rms_norm_channels(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *gamma,
+                                 float eps) {
+    const char *op = "rms_norm_channels";
+    RL_TRY(check_norm_common(op, y, x));
+    int64_t C = x->shape[0], N = C ? rl_tensor_numel(x) / C : 0;
+    if (gamma) RL_TRY(check_channel_vector(op, "gamma", gamma, C));
+    const float *X = x->data, *G = gamma ? gamma->data : NULL;
+    float *Y = y->data, root_c = (float)sqrt((double)C);
+    int64_t nchunk = (N + CF_CHUNK - 1) / CF_CHUNK;
+    #pragma omp parallel for schedule(static) if (C * N > 32768)
+    for (int64_t k = 0; k < nchunk; k++) {
+        int64_t p0 = k * CF_CHUNK, np = N - p0 < CF_CHUNK ? N - p0 : CF_CHUNK;
+        double ss[CF_CHUNK];
+        float inv[CF_CHUNK];
+        for (int64_t j = 0; j < np; j++) ss[j] = 0;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t j = 0; j < np; j++) ss[j] += (double)X[c * N + p0 + j] * X[c * N + p0 + j];
+        for (int64_t j = 0; j < np; j++) {
+            double nrm = sqrt(ss[j]);
+            inv[j] = (float)(nrm > (double)eps ? nrm : (double)eps);
+        }
+        for (int64_t c = 0; c < C; c++) {
+            float g = G ? G[c] : 1.0f;
+            for (int64_t j = 0; j < np; j++) Y[c * N + p0 + j] = X[c * N + p0 + j] / inv[j] * root_c * g;
+        }
+    }
+    return 0;
+}
+
+static int cpu_channel_affine(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *scale,
+                              const rl_tensor *shift) {
+    const char *op = "channel_affine";
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs a channel dim", op);
+    int64_t C = x->shape[0], N = C ? rl_tensor_numel(x) / C : 0;
+    RL_TRY(check_channel_vector(op, "scale", scale, C));
+    if (shift) RL_TRY(check_channel_vector(op, "shift", shift, C));
+    const float *X = x->data, *S = scale->data, *B = shift ? shift->data : NULL;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (C * N > 65536)
+    for (int64_t c = 0; c < C; c++) {
+        float s = S[c], b = B ? B[c] : 0.0f;
+        for (int64_t j = 0; j < N; j++) Y[c * N + j] = X[c * N + j] * s + b;
+    }
+    return 0;
+}
+
+static int cpu_upsample_nearest2x(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
+    const char *op = "upsample_nearest2x";
+    char sx[96], sy[96];
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    int nd = x->ndim, ok = nd >= 2 && y->ndim == nd;
+    for (int i = 0; ok && i < nd - 2; i++) ok = y->shape[i] == x->shape[i];
+    if (ok) ok = y->shape[nd - 2] == 2 * x->shape[nd - 2] && y->shape[nd - 1] == 2 * x->shape[nd - 1];
+    if (!ok)
+        return rl_error_set("%s: x is %s and y is %s; y must be x's shape with the last two dims doubled", op,
+                            SHAPE(x, sx), SHAPE(y, sy));
+    int64_t H = x->shape[nd - 2], W = x->shape[nd - 1], P = (H > 0 && W > 0) ? rl_tensor_numel(x) / (H * W) : 0;
+    const float *X = x->data;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (P * H * W > 16384)
+    for (int64_t r = 0; r < P * H; r++) {
+        const float *xr = X + r * W;
+        float *y0 = Y + r * 4 * W, *y1 = y0 + 2 * W; /* output rows 2h and 2h+1 */
+        for (int64_t w = 0; w < W; w++) y0[2 * w] = y0[2 * w + 1] = xr[w];
+        memcpy(y1, y0, (size_t)(2 * W) * sizeof(float));
+    }
+    return 0;
+}
+
+static int cpu_clamp(rl_backend *be, rl_tensor *y, const rl_tensor *x, float lo, float hi) {
+    const char *op = "clamp";
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    if (!(lo <= hi)) return rl_error_set("%s: the bounds [%g, %g] are empty", op, (double)lo, (double)hi);
+    int64_t n = rl_tensor_numel(x);
+    const float *X = x->data;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float v = X[i];
+        Y[i] = v < lo ? lo : (v > hi ? hi : v); /* NaN fails both tests and passes through */
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- cast, copy */
 
 static int check_any(const char *op, const char *role, const rl_tensor *t) {
@@ -856,6 +962,10 @@ static rl_backend cpu_backend = {
     .attention = cpu_attention,
     .rope = cpu_rope,
     .conv3d = cpu_conv3d,
+    .rms_norm_channels = cpu_rms_norm_channels,
+    .channel_affine = cpu_channel_affine,
+    .upsample_nearest2x = cpu_upsample_nearest2x,
+    .clamp = cpu_clamp,
     .cast = cpu_cast,
     .copy = cpu_copy,
     .impl = NULL,
