@@ -127,6 +127,7 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libraylight.a $(HEADERS)
 	$(CC) $(CFLAGS) -Itests $< -o $@ $(BUILD)/libraylight.a $(LDLIBS)
 
 test: $(BUILD)/raylight-gen $(TEST_BIN)
+	@$(MAKE) --no-print-directory asan >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
 
 test-gpu: $(BUILD)/raylight-gen $(TEST_BIN)
@@ -145,7 +146,7 @@ $(BUILD)/fuzz_safetensors: tests/fuzz_safetensors.c $(FUZZ_SRC) $(HEADERS)
 	  $(CJSON_CFLAGS) $< $(FUZZ_SRC) -o $@ $(CJSON_LIBS) -lm
 
 asan:
-	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	$(MAKE) --no-print-directory BUILD=build-asan CUDA=0 OPT=-O1 EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" build-asan/raylight-gen
 
 clean:

@@ -42,5 +42,10 @@ for t in tests/*_test.sh; do
     esac
     run_one "$(basename "$t")" bash "$t"
 done
+# The parser corpus once more under AddressSanitizer (make test builds build-asan/).
+if [ -x "${ASAN_BUILD:-build-asan}/raylight-gen" ] && [ "${1:-}" != gpu ]; then
+    run_one "safetensors_cli_test.sh under ASan" env BUILD="${ASAN_BUILD:-build-asan}" \
+        ASAN_OPTIONS=detect_leaks=0 bash tests/safetensors_cli_test.sh
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -27,8 +27,14 @@ int rl_error_wrap(const char *fmt, ...) {
     int n = vsnprintf(error_buf, sizeof error_buf, fmt, ap);
     va_end(ap);
     if (n < 0) n = 0;
-    if ((size_t)n < sizeof error_buf && prev[0])
-        snprintf(error_buf + n, sizeof error_buf - (size_t)n, ": %s", prev);
+    size_t k = (size_t)n, p = strlen(prev);
+    if (prev[0] && k + 2 < sizeof error_buf) {
+        memcpy(error_buf + k, ": ", 2);
+        k += 2;
+        if (p > sizeof error_buf - 1 - k) p = sizeof error_buf - 1 - k;
+        memcpy(error_buf + k, prev, p);
+        error_buf[k + p] = 0;
+    }
     return -1;
 }
 
