@@ -24,7 +24,7 @@ ifeq ($(CJSON_LIBS),)
   # A carried copy (dpkg -x of libcjson-dev/libcjson1 into deps/) for machines without apt.
   ifneq ($(wildcard deps/usr/include/cjson/cJSON.h),)
     CJSON_CFLAGS := -Ideps/usr/include
-    CJSON_LIBS   := $(firstword $(wildcard deps/usr/lib/x86_64-linux-gnu/libcjson.so.1*))
+    CJSON_LIBS   := -L$(CURDIR)/deps/usr/lib/x86_64-linux-gnu -lcjson -Wl,-rpath,$(CURDIR)/deps/usr/lib/x86_64-linux-gnu
   endif
 endif
 ifeq ($(CJSON_LIBS),)
