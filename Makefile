@@ -138,7 +138,7 @@ FUZZ_CC ?= clang
 FUZZ_SRC := src/io/safetensors.c src/core/dtype.c src/core/error.c src/core/tensor.c src/core/log.c
 fuzz: $(BUILD)/fuzz_safetensors
 	mkdir -p $(BUILD)/fuzz-corpus && cp tests/corpus/safetensors/* $(BUILD)/fuzz-corpus/
-	$(BUILD)/fuzz_safetensors -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 $(BUILD)/fuzz-corpus
+	$(BUILD)/fuzz_safetensors -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 -dict=tests/fuzz_safetensors.dict $(BUILD)/fuzz-corpus
 
 $(BUILD)/fuzz_safetensors: tests/fuzz_safetensors.c $(FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(BUILD)

@@ -72,6 +72,8 @@ FILES = {
     "bad-deep-nesting": st_bytes(b"[" * 3000 + b"]" * 3000),
     # ------------------------------------------------------------ entries
     "bad-entry-not-object": st_bytes({"a": 5}),
+    "bad-entry-duplicate-field": st_bytes(b'{"a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}}',
+                                          f32(1)),
     "bad-missing-dtype": st_bytes({"a": {"shape": [1], "data_offsets": [0, 4]}}, f32(1)),
     "bad-missing-shape": st_bytes({"a": {"dtype": "F32", "data_offsets": [0, 4]}}, f32(1)),
     "bad-missing-offsets": st_bytes({"a": {"dtype": "F32", "shape": [1]}}, f32(1)),

@@ -7,8 +7,8 @@
  * scripts/golden/make_safetensors_golden.py), and the bad-header corpus
  * (tests/corpus/safetensors, made by scripts/make-bad-safetensors.py): every
  * bad-* file must be refused with a one-line error naming it, every good-* file
- * must open. Paths are relative to the repository root (tests/run.sh runs
- * there); RL_SRC_DIR overrides. RL_ST_KEEP=dir keeps the written files (to
+ * must open. Paths are under RL_SOURCE_DIR (set by the Makefile; else the
+ * current directory); the environment variable RL_SRC_DIR overrides. RL_ST_KEEP=dir keeps the written files (to
  * check them with Python's safetensors by hand).
  */
 #include "io/safetensors.h"
@@ -21,7 +21,11 @@
 #include <unistd.h>
 
 static char tmpdir[256];
+#ifdef RL_SOURCE_DIR
+static const char *srcdir = RL_SOURCE_DIR; /* the Makefile passes the checkout's directory */
+#else
 static const char *srcdir = ".";
+#endif
 
 static void tmp_path(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
 

@@ -94,6 +94,8 @@ static int st_json_uint(const cJSON *v, uint64_t *out) {
     return 0;
 }
 
+static int st_cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static int st_cmp_name(const void *a, const void *b) {
     return strcmp(((const rl_st_tensor *)a)->name, ((const rl_st_tensor *)b)->name);
 }
@@ -186,13 +188,19 @@ static int st_parse_entry(const char *path, const cJSON *item, uint64_t data_siz
         return rl_error_set("%s: header entry '%s' is not an object with dtype, shape and data_offsets: the "
                             "file is corrupt or not a safetensors file", path, nm);
     const char *keys[3] = {"dtype", "shape", "data_offsets"};
-    const cJSON *v[3];
-    for (int k = 0; k < 3; k++) {
-        v[k] = cJSON_GetObjectItemCaseSensitive(item, keys[k]);
+    const cJSON *v[3] = {NULL, NULL, NULL};
+    for (const cJSON *c = item->child; c; c = c->next) /* other keys are ignored, as the reference does */
+        for (int k = 0; k < 3; k++)
+            if (strcmp(c->string, keys[k]) == 0) {
+                if (v[k])
+                    return rl_error_set("%s: tensor '%s' has \"%s\" twice in the header: the file is corrupt",
+                                        path, nm, keys[k]);
+                v[k] = c;
+            }
+    for (int k = 0; k < 3; k++)
         if (!v[k])
             return rl_error_set("%s: tensor '%s' has no \"%s\" in the header: the file is corrupt or not a "
                                 "safetensors file", path, nm, keys[k]);
-    }
     if (!cJSON_IsString(v[0]))
         return rl_error_set("%s: tensor '%s' has a \"dtype\" that is not a string: the file is corrupt", path, nm);
     if (rl_dtype_from_safetensors_name(v[0]->valuestring, &t->dtype) != 0) {
@@ -219,16 +227,28 @@ static int st_parse_metadata(const char *path, const cJSON *meta, char **out) {
     if (!cJSON_IsObject(meta))
         return rl_error_set("%s: the header's \"__metadata__\" is not an object of strings: the file is corrupt",
                             path);
+    char k[160];
+    int n = cJSON_GetArraySize(meta), i = 0;
+    const char **keys = malloc((size_t)(n > 0 ? n : 1) * sizeof *keys);
+    if (!keys) return rl_error_set("%s: out of host memory while reading the header", path);
     for (const cJSON *m = meta->child; m; m = m->next) {
-        char k[160];
-        if (!cJSON_IsString(m))
+        keys[i++] = m->string;
+        if (!cJSON_IsString(m)) {
+            free(keys);
             return rl_error_set("%s: the header's \"__metadata__\" value '%s' is not a string: the file is "
                                 "corrupt", path, st_show(m->string, k, sizeof k));
-        for (const cJSON *p = meta->child; p != m; p = p->next)
-            if (strcmp(p->string, m->string) == 0)
-                return rl_error_set("%s: the header's \"__metadata__\" has the key '%s' twice: the file is "
-                                    "corrupt", path, st_show(m->string, k, sizeof k));
+        }
     }
+    /* duplicates by sorting: a hostile header may hold millions of keys */
+    qsort(keys, (size_t)n, sizeof *keys, st_cmp_str);
+    for (i = 1; i < n; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0) {
+            rl_error_set("%s: the header's \"__metadata__\" has the key '%s' twice: the file is corrupt", path,
+                         st_show(keys[i], k, sizeof k));
+            free(keys);
+            return -1;
+        }
+    free(keys);
     *out = cJSON_PrintUnformatted(meta);
     if (!*out) return rl_error_set("%s: out of host memory while reading the header", path);
     return 0;
