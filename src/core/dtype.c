@@ -1,12 +1,19 @@
 /* dtype.c: element types and their conversions.
  *
  * The float conversions reproduce PyTorch's CPU casts bit for bit (c10's
- * Half/BFloat16/Float8 code): round to nearest even; f32 -> bf16 maps every NaN
- * to 0x7FC0; f8_e4m3fn has no infinity, and anything at or beyond 480 in
- * magnitude (the rounding midpoint above 448), inf and NaN become NaN (0x7F);
- * f8_e5m2 keeps inf. Conversions between two non-f32 float types go through f32,
- * as torch does. Float to integer truncates toward zero; NaN and out-of-range
- * values give the x86 "integer indefinite" (the minimum), as torch on x86 does.
+ * Half/BFloat16/Float8 code and ATen's AVX2 vector casts, checked against torch
+ * 2.15 by tests/test_dtype.c): round to nearest even; f32 -> bf16 maps every NaN
+ * to 0xFFFF, as tensor.to(torch.bfloat16) does through ATen's vectorised cast
+ * (c10's scalar path, used for 0-d tensors and for f16/f8 -> bf16, gives 0x7FC0,
+ * which rl_convert reproduces for those sources); f32 -> f16 keeps
+ * the NaN's sign and top payload bits and quiets it (F16C); f16 -> f32 quiets
+ * signalling NaNs (sets the quiet bit) and keeps the payload. f8_e4m3fn has no
+ * infinity and torch 2.15 (pinned) saturates: finite overflow and +-inf become +-448
+ * (0x7E/0xFE), values that would round into the NaN code become 448 too, only NaN
+ * becomes NaN (0x7F | sign). f8_e5m2 keeps inf. Conversions between two non-f32
+ * float types go through f32, as torch does. Float to integer truncates toward
+ * zero; NaN and out-of-range values give the x86 "integer indefinite" (the
+ * minimum), as torch on x86 does.
  */
 #include "raylight.h"
 
@@ -54,7 +61,7 @@ static inline float f32_from_bits(uint32_t u) {
 float rl_bf16_to_f32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
 
 uint16_t rl_f32_to_bf16(float f) {
-    if (isnan(f)) return 0x7FC0;
+    if (isnan(f)) return 0xFFFF; /* ATen's vector cast: every NaN, either sign */
     uint32_t u = f32_bits(f);
     uint32_t rounding_bias = ((u >> 16) & 1u) + 0x7FFFu;
     return (uint16_t)((u + rounding_bias) >> 16);
@@ -66,7 +73,8 @@ float rl_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1Fu;
     uint32_t mant = h & 0x3FFu;
-    if (exp == 0x1F) return f32_from_bits(sign | 0x7F800000u | (mant << 13)); /* inf / NaN keeps payload */
+    if (exp == 0x1F) /* inf; NaN keeps its payload and is quieted, as F16C's vcvtph2ps */
+        return f32_from_bits(sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0u));
     if (exp == 0) {
         if (mant == 0) return f32_from_bits(sign);
         float v = (float)mant * 0x1p-24f; /* exact */
@@ -108,13 +116,14 @@ float rl_f8e4m3_to_f32(uint8_t v) {
 
 uint8_t rl_f32_to_f8e4m3(float f) {
     const uint32_t fp8_max = 1087u << 20;     /* 480.0f: first value that rounds past 448 */
+    const uint32_t fp32_inf = 255u << 23;
     const uint32_t denorm_mask = 141u << 23;
     uint32_t u = f32_bits(f);
     uint32_t sign = u & 0x80000000u;
     u ^= sign;
     uint8_t r;
     if (u >= fp8_max) {
-        r = 0x7F;
+        r = u > fp32_inf ? 0x7F : 0x7E; /* NaN stays NaN; overflow and inf saturate to 448 */
     } else if (u < (121u << 23)) { /* below 2^-6: subnormal, rounded by the float addition */
         uint32_t s = f32_bits(f32_from_bits(u) + f32_from_bits(denorm_mask));
         r = (uint8_t)(s - denorm_mask);
@@ -122,6 +131,7 @@ uint8_t rl_f32_to_f8e4m3(float f) {
         uint32_t mant_odd = (u >> 20) & 1u;
         u += ((uint32_t)(7 - 127) << 23) + 0x7FFFFu + mant_odd;
         r = (uint8_t)(u >> 20);
+        if (r == 0x7F) r = 0x7E; /* rounding carried into the NaN code: saturate */
     }
     return (uint8_t)(r | (sign >> 24));
 }
@@ -199,6 +209,16 @@ void rl_convert(void *dst, rl_dtype dst_t, const void *src, rl_dtype src_t, size
             int64_t v = src_t == RL_I32 ? ((const int32_t *)src)[i] : ((const int64_t *)src)[i];
             if (dst_t == RL_I32) ((int32_t *)dst)[i] = (int32_t)(uint32_t)(uint64_t)v;
             else ((int64_t *)dst)[i] = v;
+        }
+        return;
+    }
+    if (dst_t == RL_BF16 && (src_t == RL_F16 || src_t == RL_F8_E4M3 || src_t == RL_F8_E5M2)) {
+        /* torch casts these element by element through c10's BFloat16(float), whose
+         * NaN is 0x7FC0 (only the f32 -> bf16 vector cast gives 0xFFFF). */
+        #pragma omp parallel for if (n > 65536) schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float f = load_float(src, src_t, i);
+            ((uint16_t *)dst)[i] = isnan(f) ? 0x7FC0 : rl_f32_to_bf16(f);
         }
         return;
     }
