@@ -251,6 +251,11 @@ struct rl_backend {
     int (*cast)(rl_backend *be, rl_tensor *y, const rl_tensor *x);
     /* Copies x into y (same shape and dtype; x may be a strided view). */
     int (*copy)(rl_backend *be, rl_tensor *y, const rl_tensor *x);
+    /* Row gather (token embedding, relative-position bias): y[i, :] = table[ids[i], :]
+     * converted to y's dtype. ids i32 [N], table [V, D] (f32, bf16 or f16 on every
+     * backend), y [N, D]. An id outside [0, V) is an error on the CPU; callers
+     * validate ids on the host first (a device backend may not check). */
+    int (*embedding)(rl_backend *be, rl_tensor *y, const rl_tensor *table, const rl_tensor *ids);
 
     void *impl;
 };
