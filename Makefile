@@ -142,7 +142,7 @@ fuzz: $(BUILD)/fuzz_safetensors
 
 $(BUILD)/fuzz_safetensors: tests/fuzz_safetensors.c $(FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(BUILD)
-	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Isrc \
+	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -Iinclude -Isrc \
 	  $(CJSON_CFLAGS) $< $(FUZZ_SRC) -o $@ $(CJSON_LIBS) -lm
 
 asan:

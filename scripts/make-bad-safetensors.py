@@ -51,6 +51,11 @@ FILES = {
         "f16": ent("F16", [1], 16, 18), "bf16": ent("BF16", [1], 18, 20),
         "e4m3": ent("F8_E4M3", [1, 1, 1, 1, 1], 20, 21), "e5m2": ent("F8_E5M2", [1], 21, 22)},
         bytes(range(22))),
+    # an unpadded header (legal): every tensor below is misaligned for its type
+    "good-unaligned": st_bytes({"h": ent("F16", [3], 0, 6), "i": ent("I64", [2], 6, 22), "f": ent("F32", [2], 22, 30),
+                                "b": ent("BF16", [1], 30, 32)},
+                               struct.pack("<3H2qffH", 0x3C00, 0x4000, 0xC200, -3, 1 << 40, 1.5, -2.25, 0x4040),
+                               pad=False),
     # ------------------------------------------------------------ file framing
     "bad-empty": b"",
     "bad-short": b"\x10\x00\x00",

@@ -59,6 +59,7 @@ expect_ok "info reads good-empty" "$CORPUS/good-empty.safetensors" 0
 expect_ok "info reads good-metadata" "$CORPUS/good-metadata.safetensors" 1
 expect_ok "info reads good-zero-size" "$CORPUS/good-zero-size.safetensors" 2
 expect_ok "info reads good-all-dtypes" "$CORPUS/good-all-dtypes.safetensors" 7
+expect_ok "info reads good-unaligned" "$CORPUS/good-unaligned.safetensors" 4
 expect_ok "info reads the Python-written golden file" tests/golden/safetensors/torch_small.safetensors 9
 
 # sharded: an index next to two shards

@@ -397,6 +397,9 @@ static void test_bad_header_corpus(void) {
                 const rl_st_tensor *t = &st.tensors[i];
                 EXPECT(rl_st_find(&st, t->name) == t, "%s: find %s", e->d_name, t->name);
                 EXPECT(t->nbytes > sizeof tmp || rl_st_read_range(&st, t, 0, t->nbytes, tmp) == 0, "%s: read", e->d_name);
+                float f[16];
+                EXPECT(t->nbytes / rl_dtype_size(t->dtype) > 16 || rl_st_read_as(&st, t, RL_F32, f) == 0, "%s: read_as",
+                       e->d_name);
             }
         }
         if (rc == 0) rl_st_close(&st);
@@ -404,6 +407,33 @@ static void test_bad_header_corpus(void) {
     closedir(d);
     EXPECT(nbad >= 40 && ngood >= 4, "only %d bad and %d good files found in %s", nbad, ngood, dir);
     printf("  corpus: %d bad files refused, %d good files opened\n", nbad, ngood);
+}
+
+/* Unpadded header: every element is misaligned in the mapping; read_as must
+ * still give the values (through its bounce buffer, without unaligned loads). */
+static void test_unaligned_tensors(void) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/corpus/safetensors/good-unaligned.safetensors", srcdir);
+    rl_safetensors st;
+    if (rl_st_open(&st, path) != 0) {
+        EXPECT(0, "open: %s", rl_error_message());
+        return;
+    }
+    const rl_st_tensor *h = rl_st_find(&st, "h"), *i = rl_st_find(&st, "i"), *f = rl_st_find(&st, "f"),
+                       *b = rl_st_find(&st, "b");
+    EXPECT(h && i && f && b, "tensors missing");
+    if (h && i && f && b) {
+        EXPECT((uintptr_t)rl_st_data(&st, i) % 8 != 0, "the test file is meant to be misaligned");
+        float hv[3], fv[2], bv[1];
+        int64_t iv[2];
+        EXPECT(rl_st_read_as(&st, h, RL_F32, hv) == 0 && hv[0] == 1 && hv[1] == 2 && hv[2] == -3, "f16 %g %g %g", hv[0],
+               hv[1], hv[2]);
+        EXPECT(rl_st_read_as(&st, i, RL_I64, iv) == 0 && iv[0] == -3 && iv[1] == (int64_t)1 << 40, "i64 %lld %lld",
+               (long long)iv[0], (long long)iv[1]);
+        EXPECT(rl_st_read_as(&st, f, RL_F32, fv) == 0 && fv[0] == 1.5f && fv[1] == -2.25f, "f32 %g %g", fv[0], fv[1]);
+        EXPECT(rl_st_read_as(&st, b, RL_F32, bv) == 0 && bv[0] == 3, "bf16 %g", bv[0]);
+    }
+    rl_st_close(&st);
 }
 
 /* A directory, a missing file: errors naming the path. */
@@ -436,6 +466,7 @@ int main(void) {
     RUN(test_sharded_index);
     RUN(test_golden_written_by_python);
     RUN(test_bad_header_corpus);
+    RUN(test_unaligned_tensors);
     RUN(test_open_errors);
     if (!keep) {
         char cmd[600];

@@ -581,7 +581,23 @@ int rl_st_read_as(rl_safetensors *st, const rl_st_tensor *t, rl_dtype dtype, voi
         return rl_error_set("%s: cannot read tensor into unknown dtype %d (a bug: please report)", st->path,
                             (int)dtype);
     size_t esz = rl_dtype_size(t->dtype);
-    if (t->nbytes) rl_convert(dst, dtype, rl_st_data(st, t), t->dtype, (size_t)(t->nbytes / esz));
+    const uint8_t *src = rl_st_data(st, t);
+    size_t numel = (size_t)(t->nbytes / esz);
+    if ((uintptr_t)src % esz == 0) {
+        if (numel) rl_convert(dst, dtype, src, t->dtype, numel);
+    } else {
+        /* Files not written by the reference (unpadded headers, hand-made
+         * offsets) can leave elements unaligned: convert through an aligned
+         * bounce buffer, as an unaligned typed load is undefined behaviour. */
+        enum { CHUNK = 8192 };
+        uint64_t bounce[CHUNK / 8]; /* CHUNK bytes, 8-aligned */
+        size_t per = sizeof bounce / esz, dsz = rl_dtype_size(dtype);
+        for (size_t i = 0; i < numel; i += per) {
+            size_t k = numel - i < per ? numel - i : per;
+            memcpy(bounce, src + i * esz, k * esz);
+            rl_convert((uint8_t *)dst + i * dsz, dtype, bounce, t->dtype, k);
+        }
+    }
     st->bytes_read += t->nbytes;
     return 0;
 }

@@ -36,16 +36,24 @@ typedef struct {
     int n_files;
     rl_st_tensor *tensors; /* sorted by name */
     int n_tensors;
-    char *metadata_json;   /* the "__metadata__" object re-serialised, or NULL */
+    char *metadata_json;   /* the "__metadata__" object re-serialised, or NULL (sharded: the first shard's that has one) */
     uint64_t bytes_read;   /* bytes copied out by the read calls (FSDP accounting) */
 } rl_safetensors;
 
-/* Opens a .safetensors file or a sharded checkpoint's *.safetensors.index.json. */
+/* Opens a .safetensors file or (a path ending in .json) a sharded checkpoint's
+ * *.safetensors.index.json: its "weight_map" names shard files in the index's
+ * own directory (plain names only: no '/', no ".."); each shard is opened once,
+ * every listed tensor must be in the shard named for it, and no tensor may be
+ * in two shards. Accepted beyond the reference reader: gaps between tensors and
+ * bytes after the last one (the reference requires contiguous data that ends
+ * at the end of the file). On failure *st is left zeroed. */
 int rl_st_open(rl_safetensors *st, const char *path);
 void rl_st_close(rl_safetensors *st);
 /* NULL when absent (no error set). */
 const rl_st_tensor *rl_st_find(const rl_safetensors *st, const char *name);
-/* Pointer to the tensor's bytes inside the mapping (read-only). */
+/* Pointer to the tensor's bytes inside the mapping (read-only). It need not be
+ * aligned to the element size (safetensors does not require it): read typed
+ * values through rl_st_read_as or rl_st_read_range, or memcpy. */
 const void *rl_st_data(const rl_safetensors *st, const rl_st_tensor *t);
 /* Copies bytes [byte_off, byte_off+nbytes) of the tensor into dst; error if the
  * range is outside the tensor. Only those pages are touched. */
