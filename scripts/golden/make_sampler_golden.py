@@ -13,6 +13,13 @@ tests/golden/sampler.safetensors (float32; the references are named in each key)
   traj.x0                              [1,16,16] starting latent (torch.randn seed 7)
   traj.<ref>.n<N>.shift<S>.xs          [N,1,16,16] the latent after each step
   traj.<ref>.n<N>.shift<S>.t           [N]    the model timestep of each step
+  trajcr.<ref>.n10.shift5.xs           [10,1,16,16] the same run with torch.log and torch.exp
+                                       on fp32 replaced by correctly rounded ones (computed in
+                                       float64): torch sends those two to MKL VML, whose bits we
+                                       cannot reproduce; everything else must then match bitwise
+  solve.in                             [M,3] (rk, b1, b2) fp32 systems, and
+  solve.out                            [M,2] torch.linalg.solve([[1,1],[rk,1]], [b1,b2]) on the
+                                       CPU in fp32: the UniPC corrector's 2x2 solve (LAPACK/MKL)
   with <ref> one of
     wan_unipc        Wan2.1 wan/utils/fm_solvers_unipc.py FlowUniPCMultistepScheduler
                      (shift=1 ctor, set_timesteps(N, shift=S): as wan/text2video.py)
@@ -137,6 +144,18 @@ def run_trajectory(sched, x0):
     return torch.stack(xs), torch.tensor(ts, dtype=torch.float32)
 
 
+class CorrectlyRoundedLogExp:
+    """Within the block, fp32 torch.log/torch.exp round the float64 result once."""
+
+    def __enter__(self):
+        self.log, self.exp = torch.log, torch.exp
+        torch.log = lambda x: self.log(x.double()).float() if x.dtype == torch.float32 else self.log(x)
+        torch.exp = lambda x: self.exp(x.double()).float() if x.dtype == torch.float32 else self.exp(x)
+
+    def __exit__(self, *exc):
+        torch.log, torch.exp = self.log, self.exp
+
+
 def key(ref, n, shift):
     return "%s.n%d.shift%g" % (ref, n, shift)
 
@@ -160,7 +179,25 @@ def make_sampler_golden(mods):
             xs, ts = run_trajectory(make_scheduler(ref, mods, n, shift), x0)
             out["traj.%s.xs" % key(ref, n, shift)] = xs.contiguous()
             out["traj.%s.t" % key(ref, n, shift)] = ts
+        if ref != "diffusers_euler":  # Euler takes no log/exp: traj.* is already exact
+            with CorrectlyRoundedLogExp():
+                xs, _ = run_trajectory(make_scheduler(ref, mods, 10, 5.0), x0)
+            out["trajcr.%s.xs" % key(ref, 10, 5.0)] = xs.contiguous()
     return out
+
+
+def make_solve_golden():
+    rng = np.random.default_rng(3)
+    m = 400
+    rk = np.exp(rng.uniform(-3, 3, m)) * rng.choice([-1.0, 1.0], m)
+    rk[:4] = [-1.0, 0.5, 2.0, 1.0009765625]  # |rk| = 1 exactly: the pivot tie
+    b = rng.uniform(-2, 2, (m, 2))
+    sys_in = torch.tensor(np.column_stack([rk, b]), dtype=torch.float32)
+    out = []
+    for rk_, b1, b2 in sys_in:
+        R = torch.stack([torch.stack([torch.tensor(1.0), torch.tensor(1.0)]), torch.stack([rk_, torch.tensor(1.0)])])
+        out.append(torch.linalg.solve(R, torch.stack([b1, b2])))
+    return {"solve.in": sys_in.contiguous(), "solve.out": torch.stack(out).contiguous()}
 
 
 def make_noise_golden():
@@ -191,6 +228,7 @@ def main():
         meta["toy_model"] = "tau=fp32(t/1000); vc=(0.5x)/(1+x*x)+(tau*0.75)x-0.125; " \
                             "vu=0.25x-tau*0.375; v=vu+5(vc-vu)"
         samp = make_sampler_golden(mods)
+    samp.update(make_solve_golden())
     save_file(samp, os.path.join(GOLDEN, "sampler.safetensors"), metadata=meta)
     for name in ("noise.safetensors", "sampler.safetensors"):
         print("wrote tests/golden/%s (%d bytes)" % (name, os.path.getsize(os.path.join(GOLDEN, name))))
