@@ -5,7 +5,12 @@
  * ones included) and sizes covering the scalar double path (n < 16), one exact
  * 16-block, tails (n % 16 != 0) and a latent-shaped [1,16,2,8,8] draw. Each
  * tensor is compared bitwise (mismatch count) and by relative error. Also:
- * the mt19937 stream, seed low-32-bit folding, seed parsing, bad arguments. */
+ * the mt19937 stream, seed low-32-bit folding, seed parsing, bad arguments.
+ *
+ * `test_noise --compare FILE NAME` is the helper of tests/noise_cli_test.sh: it
+ * checks that tensor `noise` of FILE (written by `raylight-gen eval noise`) has
+ * the bits (and, unless NAME is flat, the shape) of golden tensor NAME; exit 0
+ * when it does. */
 #include "io/safetensors.h"
 #include "sampler/noise.h"
 #include "testlib.h"
@@ -148,13 +153,43 @@ static void test_large_draw(void)
     free(x);
 }
 
-int main(void)
+static int compare_file(const char *file, const char *name)
+{
+    rl_safetensors out;
+    if (rl_st_open(&out, file) != 0) {
+        printf("%s\n", rl_error_message());
+        return 1;
+    }
+    const rl_st_tensor *a = rl_st_find(&out, "noise"), *b = rl_st_find(&st, name);
+    /* same shape when the ranks agree; a flat golden also stands for any shape
+     * of its numel (randn fills in flat order) */
+    int ok = a && b && a->dtype == RL_F32 && b->dtype == RL_F32 && a->nbytes == b->nbytes &&
+             (b->ndim == 1 || (a->ndim == b->ndim &&
+                               memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) == 0));
+    if (!ok) printf("%s: no f32 tensor 'noise' shaped like golden %s\n", file, name);
+    int64_t bad = 0;
+    if (ok) {
+        const uint8_t *x = rl_st_data(&out, a), *y = rl_st_data(&st, b);
+        for (uint64_t k = 0; k < a->nbytes; k += 4) bad += memcmp(x + k, y + k, 4) != 0;
+        if (bad) printf("%s: %lld of %llu values differ from golden %s\n", file, (long long)bad,
+                        (unsigned long long)(a->nbytes / 4), name);
+    }
+    rl_st_close(&out);
+    return ok && bad == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/golden/noise.safetensors", RL_SOURCE_DIR);
     if (rl_st_open(&st, path) != 0) {
         printf("FAIL: open %s: %s\n", path, rl_error_message());
         return 1;
+    }
+    if (argc == 4 && strcmp(argv[1], "--compare") == 0) {
+        int rc = compare_file(argv[2], argv[3]);
+        rl_st_close(&st);
+        return rc;
     }
     RUN(test_golden_noise);
     RUN(test_mt19937_stream);
