@@ -14,7 +14,6 @@ typedef struct {
 
 static const eval_target targets[] = {
     {"noise", eval_noise, "torch.randn(shape) for a seed, bit for bit (CPU generator)"},
-    {"dit", eval_dit, "the Wan 2.1 DiT once: x, t, context from a file -> y"},
 };
 
 int cmd_eval(int argc, char **argv) {
