@@ -193,24 +193,39 @@ static inline float gelu_tanh_f(float x) {
 }
 
 typedef struct {
-    const float *w; /* [N, K] */
-    int64_t K;
-} pack_nt_ctx;
+    const float *w; /* [N, K] rows, ld apart */
+    int64_t ld;
+} pack_ctx;
 
-/* B(k, n) = W[n][k]: a transposing copy of a [nc, kc] block of W. */
+/* B(k, n) = W[n*ld + k]: a transposing copy of a [nc, kc] block of W. */
 static void pack_b_nt(const void *vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
-    const pack_nt_ctx *ctx = vctx;
+    const pack_ctx *ctx = vctx;
     int64_t npanel = (nc + GEMM_NR - 1) / GEMM_NR;
     for (int64_t p = 0; p < npanel; p++) {
         float *d = dst + p * kc * GEMM_NR;
         for (int64_t j = 0; j < GEMM_NR; j++) {
             int64_t n = p * GEMM_NR + j;
             if (n < nc) {
-                const float *src = ctx->w + (n0 + n) * ctx->K + k0;
+                const float *src = ctx->w + (n0 + n) * ctx->ld + k0;
                 for (int64_t k = 0; k < kc; k++) d[k * GEMM_NR + j] = src[k];
             } else {
                 for (int64_t k = 0; k < kc; k++) d[k * GEMM_NR + j] = 0.0f;
             }
+        }
+    }
+}
+
+/* B(k, n) = V[k*ld + n]: rows of V are already n-contiguous; copy 16-wide panels. */
+static void pack_b_nn(const void *vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
+    const pack_ctx *ctx = vctx;
+    int64_t npanel = (nc + GEMM_NR - 1) / GEMM_NR;
+    for (int64_t k = 0; k < kc; k++) {
+        const float *src = ctx->w + (k0 + k) * ctx->ld + n0;
+        for (int64_t p = 0; p < npanel; p++) {
+            float *d = dst + (p * kc + k) * GEMM_NR;
+            int64_t nr = nc - p * GEMM_NR < GEMM_NR ? nc - p * GEMM_NR : GEMM_NR;
+            memcpy(d, src + p * GEMM_NR, (size_t)nr * sizeof(float));
+            for (int64_t j = nr; j < GEMM_NR; j++) d[j] = 0.0f;
         }
     }
 }
@@ -246,7 +261,7 @@ static int cpu_matmul(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl
 
     float *Y = y->data;
     const float *X = x->data, *B = b ? b->data : NULL;
-    pack_nt_ctx ctx = {w->data, K};
+    pack_ctx ctx = {w->data, K};
     int64_t nb = (N + GEMM_NC - 1) / GEMM_NC, mb = (M + GEMM_MC - 1) / GEMM_MC;
     int failed = 0;
     #pragma omp parallel
@@ -454,9 +469,10 @@ static int cpu_gelu_erf(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
 /* ---------------------------------------------------------------- attention */
 
 /* Flash-style: per (batch, head, tile of ATT_QT queries) a running max m, sum l
- * and output accumulator; keys in chunks of ATT_KT, packed transposed so the
- * logits and the P·V update are both unit-stride loops over a constant width. */
-#define ATT_QT 16
+ * and output accumulator O; keys in chunks of ATT_KT. Both products (S = Q K^T and
+ * O += P V) go through the GEMM core; the softmax loops run over the constant
+ * chunk width (padding logits are -inf) so the compiler vectorises them. */
+#define ATT_QT 64
 #define ATT_KT 64
 
 typedef struct {
@@ -466,11 +482,79 @@ typedef struct {
     float scale;
 } att_args;
 
-/* scratch: Qt [QT*d] + Kt [d*KT] + S [QT*KT] + O [QT*d] floats */
+/* s[0..8) = exp(s - sub), to ~2 ulp, written on 8-lane vectors (the compiler does
+ * not if-convert the clamps of a scalar version): x = n ln2 + r with |r| <= ln2/2
+ * (Cody-Waite), a degree-7 Taylor polynomial for e^r, 2^n built in the exponent
+ * bits. x < -87 (and -inf) gives 0: below 1.7e-38, nothing next to the softmax
+ * maximum's weight of 1. NaN stays NaN. */
+typedef int32_t v8i __attribute__((vector_size(32)));
+#define V8_STORE(p, v) memcpy((p), &(v), sizeof(v8f))
+#define V8_SET1(c) ((v8f){(c), (c), (c), (c), (c), (c), (c), (c)})
+
+static inline void exp8_shifted(float *s, float sub) {
+    v8f x;
+    V8_LOAD(x, s);
+    x = x - sub;
+    v8i tiny = x < -87.0f, big = x > 88.0f;
+    v8f lo = V8_SET1(-87.0f), hi = V8_SET1(88.0f);
+    v8f xc = (v8f)(((v8i)x & ~(tiny | big)) | ((v8i)lo & tiny) | ((v8i)hi & big));
+    v8f n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* + 1.5*2^23 rounds */
+    v8f r = xc - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    v8f p = r * (1.0f / 5040.0f) + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+    v8f res = p * (v8f)e;
+    res = (v8f)((v8i)res & ~tiny);
+    V8_STORE(s, res);
+}
+
+static inline float exp_neg(float x) {
+    float t[8] = {x, x, x, x, x, x, x, x};
+    exp8_shifted(t, 0.0f);
+    return t[0];
+}
+
+/* One query row's chunk of logits s[ATT_KT] (first kn valid) -> probabilities in
+ * place, updating the running max *m and sum *l; returns the factor by which the
+ * row's accumulated output must be rescaled (0 when nothing was accumulated). */
+static inline float softmax_chunk(float *s, const float *bias, int64_t kn, float scale, float *m, float *l) {
+    float bb[ATT_KT], part[8];
+    if (bias) memcpy(bb, bias, (size_t)kn * sizeof(float));
+    else memset(bb, 0, (size_t)kn * sizeof(float));
+    for (int64_t j = 0; j < ATT_KT; j++) s[j] = s[j] * scale + bb[j];
+    for (int64_t j = kn; j < ATT_KT; j++) s[j] = -INFINITY;
+    for (int u = 0; u < 8; u++) part[u] = -INFINITY;
+    for (int64_t j = 0; j < ATT_KT; j += 8)
+        for (int u = 0; u < 8; u++) part[u] = s[j + u] > part[u] ? s[j + u] : part[u];
+    float mx = part[0];
+    for (int u = 1; u < 8; u++) mx = part[u] > mx ? part[u] : mx;
+    float mnew = mx > *m ? mx : *m;
+    if (mnew == -INFINITY) { /* every logit so far is -inf: no weight yet */
+        for (int64_t j = 0; j < ATT_KT; j++) s[j] = 0.0f;
+        return 1.0f;
+    }
+    float corr = *m == -INFINITY ? 0.0f : exp_neg(*m - mnew);
+    for (int64_t j = 0; j < ATT_KT; j += 8) exp8_shifted(s + j, mnew);
+    for (int u = 0; u < 8; u++) part[u] = 0.0f;
+    for (int64_t j = 0; j < ATT_KT; j += 8)
+        for (int u = 0; u < 8; u++) part[u] += s[j + u];
+    float psum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    *l = *l * corr + psum;
+    *m = mnew;
+    return corr;
+}
+
+/* scratch: Qt [QT*d] + S [QT*KT] + O [QT*d] + a GEMM packing buffer [KC*NC] */
 CPU_CLONES
 static void attention_tile(const att_args *a, int64_t b, int64_t h, int64_t i0, float *scratch) {
     const int64_t d = a->d, H = a->H, qn = a->Lq - i0 < ATT_QT ? a->Lq - i0 : ATT_QT;
-    float *Qt = scratch, *Kt = Qt + ATT_QT * d, *S = Kt + d * ATT_KT, *O = S + ATT_QT * ATT_KT;
+    float *Qt = scratch, *S = Qt + ATT_QT * d, *O = S + ATT_QT * ATT_KT, *pbuf = O + ATT_QT * d;
     float m[ATT_QT], l[ATT_QT];
     for (int64_t i = 0; i < qn; i++) {
         memcpy(Qt + i * d, a->q + ((b * a->Lq + i0 + i) * H + h) * d, (size_t)d * sizeof(float));
@@ -478,43 +562,22 @@ static void attention_tile(const att_args *a, int64_t b, int64_t h, int64_t i0, 
         l[i] = 0.0f;
     }
     memset(O, 0, (size_t)(ATT_QT * d) * sizeof(float));
+    pack_ctx kctx = {a->k + b * a->Lk * H * d + h * d, H * d}; /* key j at kctx.w + j*H*d */
+    pack_ctx vctx = {a->v + b * a->Lk * H * d + h * d, H * d};
     for (int64_t j0 = 0; j0 < a->nkeys; j0 += ATT_KT) {
         int64_t kn = a->nkeys - j0 < ATT_KT ? a->nkeys - j0 : ATT_KT;
-        for (int64_t j = 0; j < ATT_KT; j++) {
-            const float *kr = a->k + ((b * a->Lk + j0 + (j < kn ? j : 0)) * H + h) * d;
-            for (int64_t c = 0; c < d; c++) Kt[c * ATT_KT + j] = kr[c];
-        }
+        gemm_block(S, ATT_KT, Qt, d, qn, d, j0, kn, pack_b_nt, &kctx, 0, pbuf);
         for (int64_t i = 0; i < qn; i++) {
-            float *s = S + i * ATT_KT;
-            for (int64_t j = 0; j < ATT_KT; j++) s[j] = 0.0f;
-            for (int64_t c = 0; c < d; c++) {
-                float qc = Qt[i * d + c];
-                const float *kt = Kt + c * ATT_KT;
-                for (int64_t j = 0; j < ATT_KT; j++) s[j] += qc * kt[j];
-            }
             const float *bias = a->bias ? a->bias + (h * a->Lq + i0 + i) * a->Lk + j0 : NULL;
-            float mx = -INFINITY;
-            for (int64_t j = 0; j < kn; j++) {
-                s[j] = s[j] * a->scale + (bias ? bias[j] : 0.0f);
-                if (s[j] > mx) mx = s[j];
-            }
-            float mnew = mx > m[i] ? mx : m[i];
-            if (mnew == -INFINITY) continue; /* every logit so far is -inf: no weight yet */
-            float corr = m[i] == -INFINITY ? 0.0f : expf(m[i] - mnew), psum = 0.0f;
-            for (int64_t j = 0; j < kn; j++) {
-                s[j] = expf(s[j] - mnew);
-                psum += s[j];
-            }
-            l[i] = l[i] * corr + psum;
-            m[i] = mnew;
-            float *o = O + i * d;
+            float corr = softmax_chunk(S + i * ATT_KT, bias, kn, a->scale, &m[i], &l[i]);
             if (corr != 1.0f)
-                for (int64_t c = 0; c < d; c++) o[c] *= corr;
-            for (int64_t j = 0; j < kn; j++) {
-                const float *vr = a->v + ((b * a->Lk + j0 + j) * H + h) * d;
-                float p = s[j];
-                for (int64_t c = 0; c < d; c++) o[c] += p * vr[c];
-            }
+                for (int64_t c = 0; c < d; c++) O[i * d + c] *= corr;
+        }
+        /* O[qn, d] += P[qn, kn] V[j0:j0+kn, d], V rows are keys (n = channel) */
+        pack_ctx vchunk = {vctx.w + j0 * H * d, H * d};
+        for (int64_t c0 = 0; c0 < d; c0 += GEMM_NC) {
+            int64_t nc = d - c0 < GEMM_NC ? d - c0 : GEMM_NC;
+            gemm_block(O + c0, d, S, ATT_KT, qn, kn, c0, nc, pack_b_nn, &vchunk, 1, pbuf);
         }
     }
     for (int64_t i = 0; i < qn; i++) {
@@ -564,7 +627,7 @@ static int cpu_attention(rl_backend *be, rl_tensor *out, const rl_tensor *q, con
                   q->shape[0], q->shape[1], k->shape[1], q->shape[2], q->shape[3], k->shape[1], scale};
     if (kv_len > 0 && kv_len < a.Lk) a.nkeys = kv_len;
     int64_t nqt = (a.Lq + ATT_QT - 1) / ATT_QT, ntask = a.B * a.H * nqt;
-    size_t nscratch = (size_t)(2 * ATT_QT * a.d + a.d * ATT_KT + ATT_QT * ATT_KT);
+    size_t nscratch = (size_t)(2 * ATT_QT * a.d + ATT_QT * ATT_KT + GEMM_KC * GEMM_NC);
     int failed = 0;
     #pragma omp parallel if (ntask > 1)
     {
@@ -643,10 +706,15 @@ typedef struct {
 static void pack_b_conv(const void *vctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst) {
     const conv_pack_ctx *c = vctx;
     int64_t npanel = (nc + GEMM_NR - 1) / GEMM_NR, hb[CONV_NP], wb[CONV_NP];
+    int run[CONV_NP / GEMM_NR]; /* panel p: 16 positions on one output row, unit input stride */
     for (int64_t n = 0; n < npanel * GEMM_NR; n++) {
         int64_t pos = c->p0 + n0 + n;
         hb[n] = n < nc ? (pos / c->Wo) * c->sh - c->ph : INT64_MIN / 4; /* past nc: always padding */
         wb[n] = n < nc ? (pos % c->Wo) * c->sw - c->pw : 0;
+    }
+    for (int64_t p = 0; p < npanel; p++) {
+        int64_t f = p * GEMM_NR, l = f + GEMM_NR - 1;
+        run[p] = c->sw == 1 && l < nc && hb[f] == hb[l] && wb[l] - wb[f] == GEMM_NR - 1;
     }
     int64_t khw = c->kh * c->kw;
     for (int64_t k = 0; k < kc; k++) {
@@ -654,8 +722,20 @@ static void pack_b_conv(const void *vctx, int64_t k0, int64_t kc, int64_t n0, in
         const float *xp = c->x + (ci * c->T + c->t_in) * c->H * c->W;
         for (int64_t p = 0; p < npanel; p++) {
             float *d = dst + (p * kc + k) * GEMM_NR;
+            const int64_t *hp = hb + p * GEMM_NR, *wp = wb + p * GEMM_NR;
+            if (run[p]) { /* the common case: a contiguous input run, or a whole padding row */
+                int64_t hi = hp[0] + khi, wi = wp[0] + kwi;
+                if (hi < 0 || hi >= c->H) {
+                    memset(d, 0, GEMM_NR * sizeof(float));
+                    continue;
+                }
+                if (wi >= 0 && wi + GEMM_NR <= c->W) {
+                    memcpy(d, xp + hi * c->W + wi, GEMM_NR * sizeof(float));
+                    continue;
+                }
+            }
             for (int64_t j = 0; j < GEMM_NR; j++) {
-                int64_t n = p * GEMM_NR + j, hi = hb[n] + khi, wi = wb[n] + kwi;
+                int64_t hi = hp[j] + khi, wi = wp[j] + kwi;
                 d[j] = (hi >= 0 && hi < c->H && wi >= 0 && wi < c->W) ? xp[hi * c->W + wi] : 0.0f;
             }
         }
