@@ -11,5 +11,7 @@ int cmd_eval(int argc, char **argv);     /* eval <target> ... */
 
 /* eval targets (src/cli/eval_<target>.c); same contract as commands. */
 int eval_noise(int argc, char **argv);
+int eval_t5(int argc, char **argv);
+int eval_dit(int argc, char **argv);
 
 #endif

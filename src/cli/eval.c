@@ -14,6 +14,8 @@ typedef struct {
 
 static const eval_target targets[] = {
     {"noise", eval_noise, "torch.randn(shape) for a seed, bit for bit (CPU generator)"},
+    {"t5", eval_t5, "the umT5 text encoder once: ids (or a prompt) -> context [L, dim]"},
+    {"dit", eval_dit, "the Wan 2.1 DiT once: x, t, context from a file -> y"},
 };
 
 int cmd_eval(int argc, char **argv) {
