@@ -5,6 +5,7 @@
  * index.json in a scratch directory that also holds one valid shard
  * ("s.safetensors": tensors "a" F32 [2] and "b" BF16 [3]). Whatever opens is
  * read through every call (find, data, read_range at both ends, read_as).
+ * (tests/corpus/safetensors/seed-index.json is a valid index for that shard.)
  * Besides ASan/UBSan findings, the harness aborts when an open fails without a
  * one-line error naming the file, or a read the reader promised fails.
  */
