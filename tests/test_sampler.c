@@ -17,6 +17,11 @@
 
 #include <stdlib.h>
 
+/* the toy model must round each op like the torch reference (see sampler.c) */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #ifndef RL_SOURCE_DIR
 #define RL_SOURCE_DIR "."
 #endif

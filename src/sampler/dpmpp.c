@@ -16,6 +16,12 @@
 
 #include "sampler/torch_math.h"
 
+/* Each fp32 op must round on its own, as the reference's tensor ops do: GCC
+ * does not contract under -std=c11; clang needs telling. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 int rl_dpmpp_step(rl_sampler *s, const float *v, float *x)
 {
     const float *sig = s->sched.sigmas;

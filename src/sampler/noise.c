@@ -28,6 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Each fp32 op must round on its own, as the reference's tensor ops do: GCC
+ * does not contract under -std=c11; clang needs telling. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* ---------------------------------------------------------------- mt19937 */
 
 #define MT_N 624

@@ -11,6 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each fp32 op must round on its own, as the reference's tensor ops do: GCC
+ * does not contract under -std=c11; clang needs telling. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static const char *const sampler_names[RL_SAMPLER_COUNT] = {"unipc", "euler", "dpm++"};
 
 const char *rl_sampler_kind_name(rl_sampler_kind kind)

@@ -11,6 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each fp32 op must round on its own, as the reference's tensor ops do: GCC
+ * does not contract under -std=c11; clang needs telling. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 static const char *const kind_names[RL_SCHEDULE_COUNT] = {
     "wan-unipc", "wan-dpm", "diffusers-flow", "flowmatch-euler"};
 

@@ -13,6 +13,12 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Each fp32 op must round on its own, as the reference's tensor ops do: GCC
+ * does not contract under -std=c11; clang needs telling. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 typedef struct { float x, y; } df; /* hi + lo */
 
 static float float_of(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }

@@ -26,6 +26,12 @@
 #include <math.h>
 #include <string.h>
 
+/* Each fp32 op must round on its own, as the reference's tensor ops do: GCC
+ * does not contract under -std=c11; clang needs telling. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 /* Scalars shared by the predictor and the corrector for one (t, s0) pair. */
 typedef struct {
     float h, hh;     /* lambda_t - lambda_s0, and its negation (predict_x0) */
