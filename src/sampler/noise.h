@@ -5,7 +5,11 @@
  * n elements (randn fills a contiguous tensor in flat order). Only the low 32
  * bits of the seed matter, as in torch (mt19937 is seeded with seed & 0xffffffff).
  * The noise does not depend on the number of ranks: every rank draws the whole
- * tensor and keeps its slice.
+ * tensor and keeps its slice (2M values take ~0.1 s).
+ * "torch" here is torch on x86-64 with AVX2 (what every x86 wheel dispatches,
+ * AVX512 CPUs included); torch on aarch64 or on a pre-AVX2 CPU computes the
+ * n >= 16 path with libm's logf/cosf/sinf and may differ in the last bits.
+ * Wan's own scripts draw their noise on CUDA (Philox): a different stream.
  */
 #ifndef RL_SAMPLER_NOISE_H
 #define RL_SAMPLER_NOISE_H
