@@ -2,11 +2,18 @@
  * loop written here, on random inputs at several shapes (odd sizes included).
  * Each case prints its relative error (max|got-ref| / max|ref|) in its PASS/FAIL
  * line; the bound is 1e-5. Also: the Wan RoPE table against a direct float64
- * evaluation of the reference formula, copy/cast of views, error sentences,
+ * evaluation of the reference formula and against rows of diffusers'
+ * WanRotaryPosEmbed (tests/golden/rope3d.safetensors, scripts/golden/make_rope_golden.py),
+ * copy/cast of views, error sentences,
  * backend selection by name and memory accounting. */
+#include "io/safetensors.h"
 #include "testlib.h"
 
 #include <stdarg.h>
+
+#ifndef RL_SOURCE_DIR
+#define RL_SOURCE_DIR "."
+#endif
 
 #define TOL 1e-5
 
@@ -370,6 +377,50 @@ static void test_rope3d_table(void) {
     CASE("rope3d table d=128 splits 22/21/21 with theta denominators 44 and 42", ok, "co[1]=%g co[23]=%g", co[1], co[23]);
 }
 
+/* Rows of diffusers' table for the 480x832x81 grid (21 x 60 x 104 tokens, d = 128):
+ * both round the same float64 angles to f32, so a row may differ by at most one
+ * f32 rounding of a float64 ulp difference between libms; exact in practice. */
+static void test_rope3d_golden(void) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/golden/rope3d.safetensors", RL_SOURCE_DIR);
+    rl_safetensors st;
+    if (rl_st_open(&st, path) != 0) {
+        CASE("rope3d golden opens", 0, "%s", rl_error_message());
+        return;
+    }
+    const rl_st_tensor *tt = rl_st_find(&st, "tokens"), *tc = rl_st_find(&st, "cos"), *ts = rl_st_find(&st, "sin");
+    const rl_st_tensor *tg = rl_st_find(&st, "grid");
+    int ok = tt && tc && ts && tg && tt->dtype == RL_I64 && tc->dtype == RL_F32 && ts->dtype == RL_F32 &&
+             tg->dtype == RL_I64 && tc->ndim == 2 && tc->shape[1] == 64 && tt->shape[0] == tc->shape[0] &&
+             ts->shape[0] == tc->shape[0] && ts->shape[1] == 64;
+    CASE("rope3d golden has tokens, cos, sin, grid", ok, "unexpected tensors in %s", path);
+    if (!ok) {
+        rl_st_close(&st);
+        return;
+    }
+    const int64_t *tok = rl_st_data(&st, tt), *grid = rl_st_data(&st, tg);
+    const float *gc = rl_st_data(&st, tc), *gs = rl_st_data(&st, ts);
+    int64_t R = tt->shape[0];
+    int exact = 0, near = 0;
+    double maxd = 0;
+    for (int64_t r = 0; r < R; r++) {
+        float co[64], si[64];
+        rl_rope3d_table(co, si, tok[r], 1, grid[0], grid[1], grid[2], (int)grid[3]);
+        for (int j = 0; j < 64; j++) {
+            double dc = fabs((double)co[j] - gc[r * 64 + j]), ds = fabs((double)si[j] - gs[r * 64 + j]);
+            if (dc == 0 && ds == 0) exact++;
+            else if (dc <= 1.2e-7 && ds <= 1.2e-7) near++;
+            if (dc > maxd) maxd = dc;
+            if (ds > maxd) maxd = ds;
+        }
+    }
+    char name[200];
+    snprintf(name, sizeof name, "rope3d table equals diffusers WanRotaryPosEmbed on a 21x60x104 grid: %d/%lld pairs exact, %d within one f32 ulp",
+             exact, (long long)(R * 64), near);
+    CASE(name, exact + near == R * 64, "max abs difference %.3g", maxd);
+    rl_st_close(&st);
+}
+
 /* ---------------------------------------------------------------- conv3d */
 
 static void test_conv3d(void) {
@@ -578,6 +629,7 @@ int main(void) {
     RUN(test_attention_merge);
     RUN(test_rope);
     RUN(test_rope3d_table);
+    RUN(test_rope3d_golden);
     RUN(test_conv3d);
     RUN(test_cast_copy);
     RUN(test_errors);
