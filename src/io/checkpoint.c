@@ -77,6 +77,14 @@ const rl_st_tensor *rl_checkpoint_find(const rl_safetensors *st, const rl_ckpt *
     default: break;
     }
     if (r != 0) return NULL;
-    snprintf(key, sizeof key, "%s%s", ck->prefix, name);
-    return rl_st_find(st, key);
+    /* A layout may give alternatives "a|b" (tied tensors saved under either name). */
+    for (const char *alt = name; alt;) {
+        const char *bar = strchr(alt, '|');
+        int len = bar ? (int)(bar - alt) : (int)strlen(alt);
+        snprintf(key, sizeof key, "%s%.*s", ck->prefix, len, alt);
+        const rl_st_tensor *t = rl_st_find(st, key);
+        if (t) return t;
+        alt = bar ? bar + 1 : NULL;
+    }
+    return NULL;
 }

@@ -47,7 +47,8 @@ int rl_checkpoint_has(const rl_safetensors *st, const char *prefix, const char *
 
 /* Per-model parts of the name table (checkpoint_<model>.c). Each maps a canonical
  * name to the layout's name (without prefix) into buf; returns 0, or -1 when the
- * layout has no such tensor. detect returns 1 when the stripped keys look like
+ * layout has no such tensor; the name may list alternatives "a|b", tried in order.
+ * detect returns 1 when the stripped keys look like
  * the model in some layout (setting layout), else 0. */
 int rl_wan_dit_detect_layout(const rl_safetensors *st, const char *prefix, rl_layout *layout);
 int rl_wan_dit_name(rl_layout layout, const char *canonical, char *buf, size_t n);

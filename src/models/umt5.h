@@ -1,0 +1,83 @@
+/* umt5.h: the umT5 text encoder (Wan's wan/modules/t5.py T5Encoder = transformers'
+ * UMT5EncoderModel) on the rl_backend op table: token ids -> context [L, dim].
+ *
+ * Conventions
+ * - The architecture comes from the tensor shapes (vocab and dim from the token
+ *   embedding, heads from the relative-bias table [buckets, heads], attention width
+ *   from q, ffn from the gate, layers by counting blocks); only the maximum
+ *   relative distance (128) is not in the weights.
+ * - The reference pads the ids to 512, masks padded keys and keeps the rows of the
+ *   real tokens. Masked keys get a logit of about -3.4e38, so their softmax weight
+ *   is exactly 0, and nothing else mixes rows: the real rows equal a run at the
+ *   real length. umt5_encode therefore runs at the real length by default (and
+ *   can pad, for checking that claim).
+ * - Big matrices go to the backend's weight dtype; norm gains and relative-bias
+ *   tables stay f32; the token embedding keeps the file's 16-bit dtype (exact).
+ *   The residual stream is f32; other activations use the backend's act dtype.
+ */
+#ifndef RL_UMT5_H
+#define RL_UMT5_H
+
+#include "io/weights.h"
+#include "raylight.h"
+
+#define RL_UMT5_MAX_TOKENS 512 /* Wan's text_len: ids are truncated / padded to this */
+
+typedef struct {
+    int64_t vocab;     /* token embedding rows (256384 for umT5-XXL) */
+    int64_t dim;       /* d_model (4096) */
+    int64_t dim_attn;  /* heads * head_dim, the width of q, k, v (4096) */
+    int64_t heads;     /* 64 */
+    int64_t head_dim;  /* 64 */
+    int64_t ffn;       /* 10240 */
+    int64_t layers;    /* 24 */
+    int num_buckets;   /* relative-position buckets (32), half for each direction */
+    int max_distance;  /* 128: distances beyond share the last bucket */
+    float eps;         /* RMSNorm epsilon, 1e-6 */
+} rl_umt5_config;
+
+typedef struct {
+    rl_tensor norm1;    /* [D] f32 */
+    rl_tensor q, k, v;  /* [A, D] */
+    rl_tensor o;        /* [D, A] */
+    rl_tensor rel_bias; /* [NB, H] f32: this layer's own relative-position embedding */
+    rl_tensor norm2;    /* [D] f32 */
+    rl_tensor gate;     /* [F, D]: the GELU branch (wi_0) */
+    rl_tensor fc1;      /* [F, D]: the linear branch (wi_1) */
+    rl_tensor fc2;      /* [D, F] (wo) */
+} rl_umt5_block;
+
+typedef struct {
+    rl_umt5_config cfg;
+    rl_backend *be;
+    rl_tensor token_embedding; /* [V, D] */
+    rl_umt5_block *blocks;     /* [layers] */
+    rl_tensor norm;            /* [D] f32: final RMSNorm gain */
+    size_t weight_bytes;       /* on the device */
+} rl_umt5;
+
+/* Architecture from the shapes of an opened umT5 checkpoint; -1 with an error
+ * naming the file and what was found when it is not a umT5 encoder. */
+int umt5_detect_config(const rl_weights *w, rl_umt5_config *cfg);
+/* "umT5 encoder: vocab 256384, dim 4096, 24 layers, 64 heads x 64, ffn 10240". */
+void umt5_describe(const rl_umt5_config *cfg, char *buf, size_t n);
+
+/* Opens path (any layout io/checkpoint.h knows), detects the config, loads every
+ * weight onto be and closes the file. */
+int umt5_load(rl_umt5 *m, const char *path, rl_backend *be);
+void umt5_free(rl_umt5 *m);
+
+/* The relative-position bucket of rel = key_pos - query_pos (bidirectional), with
+ * the reference's float32 log and truncation. */
+int umt5_relative_bucket(int64_t rel, int num_buckets, int max_distance);
+
+/* Checks n ids (1 <= n <= RL_UMT5_MAX_TOKENS, each in [0, vocab)); `what` names
+ * their source in the error ("ids in in.safetensors"). */
+int umt5_check_ids(const rl_umt5_config *cfg, const int32_t *ids, int64_t n, const char *what);
+
+/* Encodes n host ids into out, an f32 [n, dim] tensor on the backend's device.
+ * run_len 0 runs at the real length n; run_len > n pads with id 0 and masks the
+ * padded keys, as the reference does at 512 (same result for the real rows). */
+int umt5_encode(rl_umt5 *m, const int32_t *ids, int64_t n, int64_t run_len, rl_tensor *out);
+
+#endif
