@@ -213,8 +213,8 @@ CASES = [
     ("official_d128_fp8", "official", "fp8_plain", "d128", (2, 4, 6), 9, 800.0),
 ]
 MODELS = {
-    "small": dict(dim=64, heads=2, layers=2, ffn=48, text_dim=32, freq_dim=32, seed=11),
-    "d128": dict(dim=128, heads=1, layers=1, ffn=32, text_dim=32, freq_dim=32, seed=12),
+    "small": dict(dim=64, heads=2, layers=2, ffn=32, text_dim=16, freq_dim=16, seed=11),
+    "d128": dict(dim=128, heads=1, layers=1, ffn=32, text_dim=16, freq_dim=16, seed=12),
 }
 
 

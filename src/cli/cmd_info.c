@@ -3,6 +3,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "io/checkpoint.h"
+#include "models/wan_dit.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -40,6 +41,10 @@ int cmd_info(int argc, char **argv) {
                rl_layout_name(ck.layout), ck.prefix[0] ? " (prefix '" : "", ck.prefix,
                ck.prefix[0] ? "')" : "", rl_dtype_name(ck.weight_dtype), ck.scaled_fp8 ? " (scaled fp8)" : "");
     else printf("format: not a checkpoint raylight-gen knows\n");
+    char arch[256];
+    int arc = wan_dit_describe_file(&st, arch, sizeof arch);
+    if (arc == 0) printf("architecture: %s\n", arch);
+    else if (arc < 0) printf("architecture: not usable: %s\n", rl_error_message());
     if (st.metadata_json && !quiet) printf("metadata: %s\n", st.metadata_json);
     rl_st_close(&st);
     return 0;
