@@ -416,9 +416,13 @@ static char *st_slurp(const char *path, size_t *len) {
     return buf;
 }
 
-/* A shard name from the internet must stay inside the index's directory. */
+/* A shard name from the internet must stay inside the index's directory, and
+ * be printable (it ends up in error messages). */
 static int st_shard_name_ok(const char *s) {
-    return s[0] && !strchr(s, '/') && !strchr(s, '\\') && !strstr(s, "..");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) return 0;
+    return s[0] && !strchr(s, '/') && !strchr(s, '\\') && !strstr(s, "..") &&
+           st_utf8_bad_at((const uint8_t *)s, strlen(s)) == strlen(s);
 }
 
 /* Index of the file named `shard` in st->files, opening it when new; -1 on error. */
@@ -470,6 +474,12 @@ static int st_open_index(rl_safetensors *st, const char *path) {
     size_t len = 0;
     char *txt = st_slurp(path, &len);
     if (!txt) return -1;
+    size_t bad = st_utf8_bad_at((const uint8_t *)txt, len);
+    if (bad < len) {
+        free(txt);
+        return rl_error_set("%s: has a byte that is not valid UTF-8 (or NUL) at byte %zu: not a checkpoint index, or "
+                            "corrupt", path, bad);
+    }
     cJSON *root = cJSON_ParseWithLength(txt, len);
     free(txt);
     const cJSON *wm = root ? cJSON_GetObjectItemCaseSensitive(root, "weight_map") : NULL;
@@ -540,7 +550,8 @@ const rl_st_tensor *rl_st_find(const rl_safetensors *st, const char *name) {
 /* A tensor pointer handed back must be one of st's own (its offsets were
  * checked against that file only). */
 static int st_check_owned(const rl_safetensors *st, const rl_st_tensor *t) {
-    if (!t || !st->tensors || t < st->tensors || t >= st->tensors + st->n_tensors)
+    uintptr_t p = (uintptr_t)t, lo = (uintptr_t)st->tensors, hi = lo + (uintptr_t)st->n_tensors * sizeof *t;
+    if (!t || !st->tensors || p < lo || p >= hi || (p - lo) % sizeof *t != 0)
         return rl_error_set("%s: a tensor that does not belong to this file was passed to a read call (a bug: "
                             "please report)", st->path ? st->path : "safetensors");
     return 0;
