@@ -1,0 +1,235 @@
+/* elementwise.cu: pointwise kernels (add, mul, scale, modulate, gated add,
+ * activations, the matmul bias/GELU epilogue), casts and the strided copy.
+ *
+ * Every kernel is a grid-stride loop over int64 indices (tensors can pass 2^31
+ * elements), reads its element(s) before writing its own output element, and so
+ * may run in place. Arithmetic is fp32 in the same order as the CPU backend.
+ * First versions: correct and simple; vectorised loads come later.
+ */
+#include "common.cuh"
+
+#define EW_THREADS 256
+
+enum { EW_ADD = 0, EW_MUL = 1 };
+enum { UN_SILU = 0, UN_GELU_TANH = 1, UN_GELU_ERF = 2 };
+
+__device__ __forceinline__ float gelu_tanh_f(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+__global__ void binary_kernel(void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n,
+                              int64_t bn, int kind) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float av = ldf(a, adt, i), bv = ldf(b, bdt, i % bn);
+        stf(y, ydt, i, kind == EW_ADD ? av + bv : av * bv);
+    }
+}
+
+__global__ void scale_kernel(void *y, int ydt, const void *x, int xdt, float s, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        stf(y, ydt, i, ldf(x, xdt, i) * s);
+}
+
+__global__ void modulate_kernel(void *y, int ydt, const void *x, int xdt, const void *shift, int shdt,
+                                const void *scale, int scdt, int64_t n, int64_t D) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t c = i % D;
+        float v = ldf(x, xdt, i) * (1.0f + ldf(scale, scdt, c)) + ldf(shift, shdt, c);
+        stf(y, ydt, i, v);
+    }
+}
+
+__global__ void gated_add_kernel(void *x, int xdt, const void *y, int ydt, const void *gate, int gdt, int64_t n,
+                                 int64_t D) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = ldf(x, xdt, i) + ldf(y, ydt, i) * ldf(gate, gdt, i % D);
+        stf(x, xdt, i, v);
+    }
+}
+
+__global__ void unary_kernel(void *y, int ydt, const void *x, int xdt, int64_t n, int kind) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = ldf(x, xdt, i), r;
+        if (kind == UN_SILU) r = v / (1.0f + expf(-v));
+        else if (kind == UN_GELU_TANH) r = gelu_tanh_f(v);
+        else r = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        stf(y, ydt, i, r);
+    }
+}
+
+__global__ void bias_act_kernel(void *y, int ydt, const void *b, int bdt, int64_t M, int64_t N, int act) {
+    int64_t n = M * N;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = ldf(y, ydt, i);
+        if (b) v += ldf(b, bdt, i % N);
+        if (act == 1) v = gelu_tanh_f(v);
+        stf(y, ydt, i, v);
+    }
+}
+
+/* ---------------------------------------------------------------- cast */
+
+/* Float to integer as torch on x86: truncate; NaN and out-of-range give the minimum. */
+__device__ __forceinline__ int32_t f32_to_i32(float f) {
+    if (!(f > -2147483904.0f && f < 2147483648.0f)) return INT32_MIN;
+    return (int32_t)f;
+}
+__device__ __forceinline__ int64_t f32_to_i64(float f) {
+    if (!(f > -9223373136366403584.0f && f < 9223372036854775808.0f)) return INT64_MIN;
+    return (int64_t)f;
+}
+
+__device__ __forceinline__ float load_any(const void *p, int dt, int64_t i) {
+    switch (dt) {
+    case KDT_F32: return ((const float *)p)[i];
+    case KDT_F16: return f16_to_f32(((const uint16_t *)p)[i]);
+    case KDT_BF16: return bf16_to_f32(((const uint16_t *)p)[i]);
+    case KDT_F8_E4M3: return f8e4m3_to_f32(((const uint8_t *)p)[i]);
+    case KDT_F8_E5M2: return f8e5m2_to_f32(((const uint8_t *)p)[i]);
+    case KDT_I32: return (float)((const int32_t *)p)[i];
+    case KDT_I64: return (float)((const int64_t *)p)[i];
+    default: return 0.0f;
+    }
+}
+
+__device__ __forceinline__ void store_any(void *p, int dt, int64_t i, float f) {
+    switch (dt) {
+    case KDT_F32: ((float *)p)[i] = f; break;
+    case KDT_F16: ((uint16_t *)p)[i] = f32_to_f16(f); break;
+    case KDT_BF16: ((uint16_t *)p)[i] = f32_to_bf16(f); break;
+    case KDT_F8_E4M3: ((uint8_t *)p)[i] = f32_to_f8e4m3(f); break;
+    case KDT_F8_E5M2: ((uint8_t *)p)[i] = f32_to_f8e5m2(f); break;
+    case KDT_I32: ((int32_t *)p)[i] = f32_to_i32(f); break;
+    case KDT_I64: ((int64_t *)p)[i] = f32_to_i64(f); break;
+    default: break;
+    }
+}
+
+/* Not in place (the element sizes may differ). Integer to integer keeps the value
+ * (int64 -> int32 wraps), as rl_convert does; everything else goes through f32. */
+__global__ void cast_kernel(void *y, int ydt, const void *x, int xdt, int64_t n) {
+    int xint = xdt == KDT_I32 || xdt == KDT_I64, yint = ydt == KDT_I32 || ydt == KDT_I64;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        if (xint && yint) {
+            int64_t v = xdt == KDT_I32 ? (int64_t)((const int32_t *)x)[i] : ((const int64_t *)x)[i];
+            if (ydt == KDT_I32) ((int32_t *)y)[i] = (int32_t)(uint32_t)(uint64_t)v;
+            else ((int64_t *)y)[i] = v;
+        } else {
+            store_any(y, ydt, i, load_any(x, xdt, i));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- strided copy */
+
+typedef struct {
+    int ndim;
+    int64_t shape[5], ys[5], xs[5]; /* strides in elements */
+} copy_geom;
+
+template <typename T>
+__global__ void copy_strided_kernel(T *y, const T *x, copy_geom g, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t rem = i, xo = 0, yo = 0;
+        for (int d = g.ndim - 1; d >= 0; d--) {
+            int64_t idx = rem % g.shape[d];
+            rem /= g.shape[d];
+            xo += idx * g.xs[d];
+            yo += idx * g.ys[d];
+        }
+        y[yo] = x[xo];
+    }
+}
+
+/* ---------------------------------------------------------------- launchers */
+
+extern "C" int cuda_add(void *stream, void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n,
+                        int64_t bn) {
+    if (n <= 0) return 0;
+    binary_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, a, adt, b, bdt, n, bn,
+                                                                                   EW_ADD);
+    return launch_status();
+}
+
+extern "C" int cuda_mul(void *stream, void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n,
+                        int64_t bn) {
+    if (n <= 0) return 0;
+    binary_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, a, adt, b, bdt, n, bn,
+                                                                                   EW_MUL);
+    return launch_status();
+}
+
+extern "C" int cuda_scale(void *stream, void *y, int ydt, const void *x, int xdt, float s, int64_t n) {
+    if (n <= 0) return 0;
+    scale_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, x, xdt, s, n);
+    return launch_status();
+}
+
+extern "C" int cuda_modulate(void *stream, void *y, int ydt, const void *x, int xdt, const void *shift, int shdt,
+                             const void *scale, int scdt, int64_t n, int64_t D) {
+    if (n <= 0) return 0;
+    modulate_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, x, xdt, shift, shdt,
+                                                                                     scale, scdt, n, D);
+    return launch_status();
+}
+
+extern "C" int cuda_gated_add(void *stream, void *x, int xdt, const void *y, int ydt, const void *gate, int gdt,
+                              int64_t n, int64_t D) {
+    if (n <= 0) return 0;
+    gated_add_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(x, xdt, y, ydt, gate, gdt, n,
+                                                                                      D);
+    return launch_status();
+}
+
+static int launch_unary(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n, int kind) {
+    if (n <= 0) return 0;
+    unary_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, x, xdt, n, kind);
+    return launch_status();
+}
+extern "C" int cuda_silu(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n) {
+    return launch_unary(stream, y, ydt, x, xdt, n, UN_SILU);
+}
+extern "C" int cuda_gelu_tanh(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n) {
+    return launch_unary(stream, y, ydt, x, xdt, n, UN_GELU_TANH);
+}
+extern "C" int cuda_gelu_erf(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n) {
+    return launch_unary(stream, y, ydt, x, xdt, n, UN_GELU_ERF);
+}
+
+extern "C" int cuda_bias_act(void *stream, void *y, int ydt, const void *b, int bdt, int64_t M, int64_t N, int act) {
+    if (M <= 0 || N <= 0 || (!b && act == 0)) return 0;
+    bias_act_kernel<<<grid_for(M * N, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, b, bdt, M, N, act);
+    return launch_status();
+}
+
+extern "C" int cuda_cast(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n) {
+    if (n <= 0) return 0;
+    cast_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, x, xdt, n);
+    return launch_status();
+}
+
+extern "C" int cuda_copy_strided(void *stream, void *y, const void *x, int elem_size, int ndim, const int64_t *shape,
+                                 const int64_t *y_stride, const int64_t *x_stride) {
+    if (ndim < 0 || ndim > 5) return (int)cudaErrorInvalidValue;
+    copy_geom g = {};
+    g.ndim = ndim;
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        g.shape[d] = shape[d];
+        g.ys[d] = y_stride[d];
+        g.xs[d] = x_stride[d];
+        n *= shape[d];
+    }
+    if (n <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)stream;
+    unsigned grid = grid_for(n, EW_THREADS);
+    switch (elem_size) {
+    case 1: copy_strided_kernel<uint8_t><<<grid, EW_THREADS, 0, s>>>((uint8_t *)y, (const uint8_t *)x, g, n); break;
+    case 2: copy_strided_kernel<uint16_t><<<grid, EW_THREADS, 0, s>>>((uint16_t *)y, (const uint16_t *)x, g, n); break;
+    case 4: copy_strided_kernel<uint32_t><<<grid, EW_THREADS, 0, s>>>((uint32_t *)y, (const uint32_t *)x, g, n); break;
+    case 8: copy_strided_kernel<uint64_t><<<grid, EW_THREADS, 0, s>>>((uint64_t *)y, (const uint64_t *)x, g, n); break;
+    default: return (int)cudaErrorInvalidValue;
+    }
+    return launch_status();
+}

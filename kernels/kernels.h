@@ -1,0 +1,107 @@
+/* kernels.h: the C-callable launchers of the CUDA kernels in the kernels/ *.cu files.
+ *
+ * This header is plain C (host code in src/ is C11 compiled by gcc) and includes
+ * no CUDA header: a stream is passed as void * (a cudaStream_t) and every launcher
+ * returns the cudaError_t of its launch as an int (0 = success), which the backend
+ * turns into a sentence. Launchers enqueue work and never synchronise.
+ * Conventions
+ * - Pointers are device pointers to contiguous row-major data unless a stride is
+ *   given. Sizes are int64_t element counts.
+ * - Element types are the KDT_* numbers below, equal to rl_dtype's (the backend
+ *   asserts it), so the kernels include nothing of the host layers. The compute ops
+ *   take f32 or bf16 per tensor (inputs and outputs may differ) and compute in
+ *   fp32; only cast (and copy) take every type.
+ * - Outputs may alias an input of the same dtype only where a launcher says so.
+ */
+#ifndef RL_KERNELS_H
+#define RL_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { KDT_F32 = 0, KDT_F16 = 1, KDT_BF16 = 2, KDT_F8_E4M3 = 3, KDT_F8_E5M2 = 4, KDT_I32 = 5, KDT_I64 = 6 };
+
+/* ---- elementwise (all may run in place: y == an input of y's dtype) */
+
+/* y[i] = a[i] + b[i % bn] (bn = n: same shape; bn = D: b broadcast over rows). */
+int cuda_add(void *stream, void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n, int64_t bn);
+int cuda_mul(void *stream, void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n, int64_t bn);
+/* y = x * s */
+int cuda_scale(void *stream, void *y, int ydt, const void *x, int xdt, float s, int64_t n);
+/* y = x * (1 + scale[i % D]) + shift[i % D] */
+int cuda_modulate(void *stream, void *y, int ydt, const void *x, int xdt, const void *shift, int shdt,
+                  const void *scale, int scdt, int64_t n, int64_t D);
+/* x += y * gate[i % D], in place on x */
+int cuda_gated_add(void *stream, void *x, int xdt, const void *y, int ydt, const void *gate, int gdt, int64_t n,
+                   int64_t D);
+int cuda_silu(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n);
+int cuda_gelu_tanh(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n);
+int cuda_gelu_erf(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n);
+/* The matmul epilogue when cuBLASLt cannot fuse it: y[m][n] = act(y[m][n] + b[n])
+ * in place on y [M, N]; b may be NULL; act 0 = none, 1 = GELU (tanh). */
+int cuda_bias_act(void *stream, void *y, int ydt, const void *b, int bdt, int64_t M, int64_t N, int act);
+
+/* ---- conversions and copies */
+
+/* y = x converted (any two KDT_ types, torch's CPU semantics: float types through
+ * f32 with round-to-nearest-even, bf16 NaN -> 0x7FC0, e4m3fn overflow -> NaN, float
+ * to int truncates, NaN/out of range -> the minimum, int64 -> int32 wraps). */
+int cuda_cast(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n);
+/* y[idx] = x[idx] over a shape of up to 5 dims with element strides for each side;
+ * elem_size 1, 2, 4 or 8 bytes. */
+int cuda_copy_strided(void *stream, void *y, const void *x, int elem_size, int ndim, const int64_t *shape,
+                      const int64_t *y_stride, const int64_t *x_stride);
+
+/* ---- norms (one block per row of D; fp32 statistics; y may be x) */
+
+/* y = (x - mean) / sqrt(var + eps) [* w] [+ b]; w, b may be NULL. */
+int cuda_layer_norm(void *stream, void *y, int ydt, const void *x, int xdt, const void *w, int wdt, const void *b,
+                    int bdt, int64_t rows, int64_t D, float eps);
+/* y = x / sqrt(mean(x^2) + eps) [* w]; w may be NULL. */
+int cuda_rms_norm(void *stream, void *y, int ydt, const void *x, int xdt, const void *w, int wdt, int64_t rows,
+                  int64_t D, float eps);
+
+/* ---- rope: x, y [B, L, H, d]; cos, sin [L, d/2]; pairs (2j, 2j+1); y may be x */
+int cuda_rope(void *stream, void *y, int ydt, const void *x, int xdt, const void *cos_t, int cdt, const void *sin_t,
+              int sdt, int64_t B, int64_t L, int64_t H, int64_t d);
+
+/* ---- attention */
+
+typedef struct {
+    const void *q, *k, *v; /* q [B, Lq, H, d]; k, v [B, Lk, H, d] */
+    const void *bias;      /* [H, Lq, Lk] added to the scaled logits, or NULL */
+    void *out;             /* [B, Lq, H, d] */
+    float *lse;            /* f32 [B, H, Lq] log-sum-exp of the logits, or NULL */
+    int qdt, kdt, vdt, bdt, odt;
+    int64_t B, Lq, Lk, H, d;
+    int64_t nkeys;         /* keys [0, nkeys) take part; the rest are masked out */
+    float scale;
+} cuda_attention_args;
+
+/* Largest head dim the attention kernel takes. */
+#define CUDA_ATTENTION_MAX_D 256
+/* Flash-style attention (online softmax, no Lq x Lk matrix). Needs d <= 256,
+ * H and B <= 65535. A query with no unmasked key gets out = 0 and lse = -inf. */
+int cuda_attention(void *stream, const cuda_attention_args *a);
+
+/* ---- conv3d */
+
+typedef struct {
+    const void *x;    /* [Cin, T, H, W] */
+    const void *w;    /* [Cout, Cin, kt, kh, kw] */
+    const void *b;    /* [Cout] or NULL */
+    void *y;          /* [Cout, To, Ho, Wo] */
+    int xdt, wdt, bdt, ydt;
+    int64_t Cin, T, H, W, Cout, kt, kh, kw, To, Ho, Wo;
+    int stride[3], pad[3]; /* pad: zeros in front along t, h, w (the back padding only shapes To, Ho, Wo) */
+} cuda_conv3d_args;
+
+int cuda_conv3d(void *stream, const cuda_conv3d_args *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
