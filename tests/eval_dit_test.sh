@@ -55,3 +55,21 @@ if [ $rc -eq 1 ] && grep -q -- "--inputs" "$tmp/err"; then
 else
     echo "FAIL: a missing --inputs is named (rc $rc): $(cat "$tmp/err")"
 fi
+
+# make-tiny: deterministic from the seed, loads and runs
+"$BIN" make-tiny --out "$tmp/t1" --seed 5 --text-dim 16 >/dev/null 2>"$tmp/err" &&
+"$BIN" make-tiny --out "$tmp/t2" --seed 5 --text-dim 16 >/dev/null 2>>"$tmp/err" &&
+"$BIN" make-tiny --out "$tmp/t3" --seed 6 --text-dim 16 >/dev/null 2>>"$tmp/err"
+if cmp -s "$tmp/t1/wan_dit_tiny.safetensors" "$tmp/t2/wan_dit_tiny.safetensors" &&
+   ! cmp -s "$tmp/t1/wan_dit_tiny.safetensors" "$tmp/t3/wan_dit_tiny.safetensors"; then
+    echo "PASS: make-tiny is deterministic from the seed"
+else
+    echo "FAIL: make-tiny is deterministic from the seed: $(cat "$tmp/err")"
+fi
+if "$BIN" eval dit --weights "$tmp/t1/wan_dit_tiny.safetensors" --inputs "$G/official_f32.io.safetensors" \
+       --out "$tmp/tiny_y.safetensors" >"$tmp/log" 2>&1 &&
+   "$BIN" info "$tmp/tiny_y.safetensors" | grep -q "^y .*\[16, 2, 4, 6\]"; then
+    echo "PASS: the make-tiny DiT runs through eval dit"
+else
+    echo "FAIL: the make-tiny DiT runs through eval dit: $(head -c 300 "$tmp/log")"
+fi

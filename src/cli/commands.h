@@ -8,10 +8,13 @@ int cmd_render(int argc, char **argv);   /* the default: text to video/image */
 int cmd_info(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_eval(int argc, char **argv);     /* eval <target> ... */
+int cmd_make_tiny(int argc, char **argv); /* small random models */
 
 /* eval targets (src/cli/eval_<target>.c); same contract as commands. */
 int eval_noise(int argc, char **argv);
 int eval_t5(int argc, char **argv);
 int eval_dit(int argc, char **argv);
+int eval_vae_decode(int argc, char **argv);
+int eval_vae_encode(int argc, char **argv);
 
 #endif

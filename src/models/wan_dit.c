@@ -11,6 +11,7 @@
  * Names of the pieces follow the reference's module names; see the spec, §3.
  */
 #include "models/wan_dit.h"
+#include "sampler/noise.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -636,5 +637,113 @@ int wan_dit_forward(rl_wan_dit *m, rl_tensor *y, const rl_tensor *x, double t, c
     int rc = forward_in(m, &a, y, x, t, context);
     m->peak_activation_bytes = a.peak;
     be->free(be, base, cap);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- tiny random model */
+
+/* Canonical tensors of a t2v model of config c, in a fixed order, with the
+ * standard deviation of their random values: weights 1/sqrt(fan_in), biases 0.1,
+ * norm gains 1 + 0.1 N(0,1), modulation tables 0.5. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[5];
+    float std, mean;
+} tiny_tensor;
+
+static int tiny_list(const rl_wan_dit_config *c, tiny_tensor *out, int max) {
+    const int64_t D = c->dim, F = c->ffn_dim;
+    int n = 0;
+#define TT(nm, sd, mu, nd, ...)                                                        \
+    do {                                                                               \
+        if (n == max) return -1;                                                       \
+        tiny_tensor *t = &out[n++];                                                    \
+        snprintf(t->name, sizeof t->name, "%s", nm);                                   \
+        int64_t s_[] = {__VA_ARGS__};                                                  \
+        t->ndim = nd;                                                                  \
+        for (int i_ = 0; i_ < nd; i_++) t->shape[i_] = s_[i_];                         \
+        t->std = sd, t->mean = mu;                                                     \
+    } while (0)
+    const float wd = 1.0f / sqrtf((float)D);
+    TT("patch_embedding.weight", 1.0f / sqrtf((float)(c->in_dim * 4)), 0, 5, D, c->in_dim, 1, 2, 2);
+    TT("patch_embedding.bias", 0.1f, 0, 1, D);
+    TT("text_embedding.0.weight", 1.0f / sqrtf((float)c->text_dim), 0, 2, D, c->text_dim);
+    TT("text_embedding.0.bias", 0.1f, 0, 1, D);
+    TT("text_embedding.2.weight", wd, 0, 2, D, D);
+    TT("text_embedding.2.bias", 0.1f, 0, 1, D);
+    TT("time_embedding.0.weight", 1.0f / sqrtf((float)c->freq_dim), 0, 2, D, c->freq_dim);
+    TT("time_embedding.0.bias", 0.1f, 0, 1, D);
+    TT("time_embedding.2.weight", wd, 0, 2, D, D);
+    TT("time_embedding.2.bias", 0.1f, 0, 1, D);
+    TT("time_projection.1.weight", wd, 0, 2, 6 * D, D);
+    TT("time_projection.1.bias", 0.1f, 0, 1, 6 * D);
+    TT("head.modulation", 0.5f, 0, 3, 1, 2, D);
+    TT("head.head.weight", wd, 0, 2, c->out_dim * 4, D);
+    TT("head.head.bias", 0.1f, 0, 1, c->out_dim * 4);
+    char nm[64];
+    static const char *const attn[2] = {"self_attn", "cross_attn"}, *const proj[4] = {"q", "k", "v", "o"};
+    for (int64_t b = 0; b < c->num_layers; b++) {
+        snprintf(nm, sizeof nm, "blocks.%lld.modulation", (long long)b);
+        TT(nm, 0.5f, 0, 3, 1, 6, D);
+        for (int a = 0; a < 2; a++) {
+            for (int p = 0; p < 4; p++) {
+                snprintf(nm, sizeof nm, "blocks.%lld.%s.%s.weight", (long long)b, attn[a], proj[p]);
+                TT(nm, wd, 0, 2, D, D);
+                snprintf(nm, sizeof nm, "blocks.%lld.%s.%s.bias", (long long)b, attn[a], proj[p]);
+                TT(nm, 0.1f, 0, 1, D);
+            }
+            snprintf(nm, sizeof nm, "blocks.%lld.%s.norm_q.weight", (long long)b, attn[a]);
+            TT(nm, 0.1f, 1, 1, D);
+            snprintf(nm, sizeof nm, "blocks.%lld.%s.norm_k.weight", (long long)b, attn[a]);
+            TT(nm, 0.1f, 1, 1, D);
+        }
+        snprintf(nm, sizeof nm, "blocks.%lld.norm3.weight", (long long)b);
+        TT(nm, 0.1f, 1, 1, D);
+        snprintf(nm, sizeof nm, "blocks.%lld.norm3.bias", (long long)b);
+        TT(nm, 0.1f, 0, 1, D);
+        snprintf(nm, sizeof nm, "blocks.%lld.ffn.0.weight", (long long)b);
+        TT(nm, wd, 0, 2, F, D);
+        snprintf(nm, sizeof nm, "blocks.%lld.ffn.0.bias", (long long)b);
+        TT(nm, 0.1f, 0, 1, F);
+        snprintf(nm, sizeof nm, "blocks.%lld.ffn.2.weight", (long long)b);
+        TT(nm, 1.0f / sqrtf((float)F), 0, 2, D, F);
+        snprintf(nm, sizeof nm, "blocks.%lld.ffn.2.bias", (long long)b);
+        TT(nm, 0.1f, 0, 1, D);
+    }
+#undef TT
+    return n;
+}
+
+int wan_dit_write_tiny(const char *path, const rl_wan_dit_config *c, uint64_t seed) {
+    if (c->dim <= 0 || c->dim % c->head_dim || c->num_layers < 1 || c->num_layers > 64 || c->ffn_dim <= 0 ||
+        c->text_dim <= 0 || c->freq_dim <= 0 || c->freq_dim % 2)
+        return rl_error_set("make-tiny: an invalid tiny DiT config (dim %lld, head %lld, %lld blocks)",
+                            (long long)c->dim, (long long)c->head_dim, (long long)c->num_layers);
+    int max = 16 + 32 * (int)c->num_layers;
+    tiny_tensor *list = calloc((size_t)max, sizeof *list);
+    rl_st_writer *w = rl_st_writer_new();
+    int rc = (!list || !w) ? rl_error_set("make-tiny: out of memory") : 0;
+    int n = rc == 0 ? tiny_list(c, list, max) : 0;
+    if (rc == 0 && n < 0) rc = rl_error_set("make-tiny: tensor table overflow (a bug)");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        int64_t numel = 1;
+        for (int k = 0; k < list[i].ndim; k++) numel *= list[i].shape[k];
+        float *v = malloc((size_t)numel * sizeof(float));
+        if (!v) rc = rl_error_set("make-tiny: out of memory");
+        /* one torch-identical stream per tensor: seed, tensor index */
+        if (rc == 0) rc = rl_randn_torch(v, numel, seed * 1000003ull + (uint64_t)i);
+        for (int64_t k = 0; rc == 0 && k < numel; k++) v[k] = list[i].mean + list[i].std * v[k];
+        if (rc == 0) rc = rl_st_writer_add(w, list[i].name, RL_F32, list[i].ndim, list[i].shape, v);
+        free(v);
+    }
+    char hd[32], sd[32];
+    snprintf(hd, sizeof hd, "%lld", (long long)c->head_dim);
+    snprintf(sd, sizeof sd, "%llu", (unsigned long long)seed);
+    if (rc == 0 && c->head_dim != 128) rc = rl_st_writer_meta(w, "raylight_head_dim", hd);
+    if (rc == 0) rc = rl_st_writer_meta(w, "raylight_tiny_seed", sd);
+    if (rc == 0) rc = rl_st_writer_save(w, path);
+    if (w) rl_st_writer_free(w);
+    free(list);
     return rc;
 }

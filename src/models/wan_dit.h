@@ -119,4 +119,8 @@ int wan_dit_head(rl_wan_dit *m, rl_arena *a, const rl_tensor *x, const rl_wan_st
 int wan_self_attention_local(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor *q, const rl_tensor *k,
                              const rl_tensor *v, int64_t kv_len);
 
+/* A random t2v model of config c (official layout, f32) at path, deterministic
+ * from seed (torch-identical normals), for demos and CI renders. */
+int wan_dit_write_tiny(const char *path, const rl_wan_dit_config *c, uint64_t seed);
+
 #endif
