@@ -16,6 +16,8 @@ static const eval_target targets[] = {
     {"noise", eval_noise, "torch.randn(shape) for a seed, bit for bit (CPU generator)"},
     {"t5", eval_t5, "the umT5 text encoder once: ids (or a prompt) -> context [L, dim]"},
     {"dit", eval_dit, "the Wan 2.1 DiT once: x, t, context from a file -> y"},
+    {"vae-decode", eval_vae_decode, "the Wan 2.1 VAE decoder: z [16,T,h,w] -> video [3,4(T-1)+1,8h,8w]"},
+    {"vae-encode", eval_vae_encode, "the Wan 2.1 VAE encoder: video [3,F,H,W] -> z [16,(F-1)/4+1,H/8,W/8]"},
 };
 
 int cmd_eval(int argc, char **argv) {
