@@ -102,7 +102,7 @@ CU_SRC   := $(if $(filter 1,$(CUDA)),$(wildcard kernels/*.cu))
 CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h kernels/*.cuh)
+HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h kernels/*.h kernels/*.cuh)
 
 .PHONY: all test test-gpu bench fuzz asan clean tiny demo
 all: $(BUILD)/raylight-gen
