@@ -586,6 +586,14 @@ static void test_errors(void) {
     expect_error("conv3d kernel larger than the input", be->conv3d(be, &cy, &cx, &cw3, NULL, &cp), "conv3d", "larger");
     rl_tensor cw1 = T(buf, 5, I(2), I(3), I(1), I(1), I(1)), cy2 = T(out, 4, I(2), I(2), I(4), I(3));
     expect_error("conv3d output shape", be->conv3d(be, &cy2, &cx, &cw1, NULL, &cp), "conv3d", "[2, 2, 4, 4]");
+    rl_tensor q0 = T(buf, 4, I(1), I(4), I(2), I(0));
+    expect_error("attention head dim 0", be->attention(be, &q0, &q0, &q0, &q0, 0, NULL, 1.0f, NULL), "attention", "head dim 0");
+    /* Cin = 0: the output is the bias alone */
+    float bias2[2] = {1.5f, -2.0f};
+    rl_tensor x0 = T(buf, 4, I(0), I(2), I(2), I(2)), w0 = T(buf, 5, I(2), I(0), I(1), I(1), I(1)), b0 = T(bias2, 1, I(2));
+    rl_tensor y0 = T(out, 4, I(2), I(2), I(2), I(2));
+    int rc0 = be->conv3d(be, &y0, &x0, &w0, &b0, &cp);
+    CASE("conv3d with Cin=0 writes the bias", rc0 == 0 && out[0] == 1.5f && out[15] == -2.0f, "rc %d out %g %g", rc0, out[0], out[15]);
     rl_tensor cc = T(out, 2, I(4), I(63));
     expect_error("cast shape mismatch", be->cast(be, &cc, &a), "cast", "[4, 63]");
     expect_error("copy dtype mismatch", be->copy(be, &xh, &a), "copy", "cast");

@@ -607,6 +607,7 @@ static int check_attention(const char *op, rl_tensor *out, const rl_tensor *q, c
         return rl_error_set("%s: k is %s but q is %s; batch, heads and head dim must match", op,
                             SHAPE(k, s1), SHAPE(q, s2));
     int64_t H = q->shape[2], Lq = q->shape[1], Lk = k->shape[1];
+    if (q->shape[3] < 1) return rl_error_set("%s: q %s has head dim 0", op, SHAPE(q, s1));
     if (bias) {
         RL_TRY(check_tensor(op, "bias", bias, 1));
         if (bias->ndim != 3 || bias->shape[0] != H || bias->shape[1] != Lq || bias->shape[2] != Lk)
@@ -823,7 +824,7 @@ static int cpu_conv3d(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl
             int any = 0;
             for (int64_t a = 0; a < kt; a++) {
                 ctx.t_in = to * p->stride[0] + a - p->pad_front[0];
-                if (ctx.t_in < 0 || ctx.t_in >= T) continue; /* a padding frame: zeros */
+                if (ctx.t_in < 0 || ctx.t_in >= T || Kk == 0) continue; /* a padding frame: zeros */
                 gemm_block(C, nout, Wr + a * Cout * Kk, Kk, Cout, Kk, 0, np, pack_b_conv, &ctx, any, buf);
                 any = 1;
             }
