@@ -19,6 +19,15 @@ every layout:
                                       context_long [150, D], context_fp8_long [150, D]
                                       (f32), buckets i32 [1201] = the bucket of relative
                                       positions -600..600 (transformers' formula)
+Prompt path (needs tests/golden/tokenizer/tokenizer.json from make_tokenizer_golden.py):
+  umt5_tiny_v3100_bf16.safetensors    a second tiny model (official layout) whose vocabulary
+                                      is the test tokenizer's (3100 rows, dim 16, 1 layer)
+  prompts.txt                         hex(UTF-8 prompt), one a line, before cleaning
+  umt5_prompt_golden.safetensors      ids_K i32 [L_K] and context_K f32 [L_K, 16] per prompt K:
+                                      Wan's clean (html.unescape twice, \s+ -> ' ', strip; the
+                                      prompts are ones ftfy.fix_text leaves alone), then
+                                      T5TokenizerFast(padding='max_length', truncation=True,
+                                      max_length=512), then the model at 512 with the mask
 With --wan-t5 PATH (the official wan/modules/t5.py, not committed here) the script
 also runs Wan's own T5Encoder on the official-layout weights and prints its
 difference from transformers (nothing of it is written).
@@ -68,7 +77,7 @@ def official_state_dict(model):
     sd, out = model.state_dict(), {}
     out["token_embedding.weight"] = sd["shared.weight"]
     out["norm.weight"] = sd["encoder.final_layer_norm.weight"]
-    for i in range(CFG["num_layers"]):
+    for i in range(model.config.num_layers):
         b = f"encoder.block.{i}.layer."
         out[f"blocks.{i}.norm1.weight"] = sd[b + "0.layer_norm.weight"]
         for x in "qkvo":
@@ -136,11 +145,74 @@ def wan_reference(path, official_sd, padded, mask):
         return enc(padded, mask)[0]
 
 
+PROMPTS = [
+    "  A red fox runs through   the snow &amp;amp; ice,\tunder a pale\nwinter sky.  ",
+    "The camera slowly pans across a quiet harbor at sunrise, boats rocking gently. " * 40,  # > 511 tokens
+    "\u654f\u6377\u7684\u68d5\u8272\u72d0\u72f8 \u0411\u044b\u0441\u0442\u0440\u0430\u044f "
+    "\u043b\u0438\u0441\u0430, 4k, highly detailed",
+]
+
+
+def wan_clean(text):
+    """Wan's HuggingfaceTokenizer(clean='whitespace') without ftfy (the prompts avoid what ftfy changes)."""
+    import html
+
+    import regex
+    text = html.unescape(html.unescape(text)).strip()
+    return regex.sub(r"\s+", " ", text).strip()
+
+
+def prompt_golden(gen):
+    from transformers import T5TokenizerFast
+    tok_json = os.path.join(ROOT, "tests", "golden", "tokenizer", "tokenizer.json")
+    if not os.path.exists(tok_json):
+        print(f"skipping the prompt-path golden: {os.path.normpath(tok_json)} is missing "
+              "(run make_tokenizer_golden.py first)")
+        return
+    try:
+        import ftfy
+        for p in PROMPTS:
+            assert wan_clean(ftfy.fix_text(p)) == wan_clean(p), "a prompt that ftfy would clean differently"
+    except ImportError:
+        pass
+    torch.manual_seed(7)  # the model's own init: independent of what ran before
+    tok = T5TokenizerFast(tokenizer_file=tok_json, extra_ids=0)
+    cfg = dict(CFG, vocab_size=len(tok), d_model=16, d_kv=8, num_heads=2, d_ff=32, num_layers=1)
+    model = UMT5EncoderModel(UMT5Config(**cfg)).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_norm" in name:
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+            elif "relative_attention_bias" in name:
+                p.copy_(torch.randn(p.shape, generator=gen))
+            p.copy_(p.to(torch.bfloat16).float())
+    official = {k: v.to(torch.bfloat16).contiguous() for k, v in official_state_dict(model).items()}
+    save_file(official, os.path.join(OUT, "umt5_tiny_v3100_bf16.safetensors"), metadata={"format": "pt"})
+    out = {}
+    texts = [wan_clean(p) for p in PROMPTS]
+    enc = tok(texts, return_tensors="pt", padding="max_length", truncation=True, max_length=PAD_TO,
+              add_special_tokens=True)
+    with torch.no_grad():
+        h = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
+    for k in range(len(PROMPTS)):
+        n = int(enc.attention_mask[k].sum())
+        out[f"ids_{k}"] = enc.input_ids[k, :n].to(torch.int32).contiguous()
+        out[f"context_{k}"] = h[k, :n].contiguous()
+        print(f"prompt {k}: {n} tokens (last id {int(enc.input_ids[k, n - 1])}), untruncated "
+              f"{len(tok(texts[k]).input_ids)}")
+    save_file(out, os.path.join(OUT, "umt5_prompt_golden.safetensors"),
+              metadata={"tokenizer": "tests/golden/tokenizer/tokenizer.json"})
+    with open(os.path.join(OUT, "prompts.txt"), "w") as f:
+        for p in PROMPTS:
+            f.write(p.encode("utf-8").hex() + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wan-t5", help="path of the official wan/modules/t5.py, to cross-check (optional)")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(20250521)  # UMT5EncoderModel's own init draws from the global generator
     gen = torch.Generator().manual_seed(20250521)
     model = make_model(gen)
 
@@ -188,6 +260,7 @@ def main():
         ref = wan_reference(args.wan_t5, official, padded, mask)[: ids_long.numel()]
         d = (ref - ctx_long).abs().max().item() / ctx_long.abs().max().item()
         print(f"Wan T5Encoder vs transformers UMT5EncoderModel (long ids, padded to {PAD_TO}): max rel diff {d:.3e}")
+    prompt_golden(gen)
     total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
     print(f"wrote {len(os.listdir(OUT))} files, {total / 1024:.0f} KiB, to {os.path.normpath(OUT)}")
 
