@@ -144,6 +144,11 @@ static void test_chunked_memory(void) {
     printf("  activations %zu / %zu bytes, caches %zu / %zu bytes for T = 3 / 6\n", s2.act_peak, s6.act_peak,
            s2.cache_bytes, s6.cache_bytes);
     EXPECT(s2.act_peak == s6.act_peak && s2.cache_bytes == s6.cache_bytes && s6.act_peak > 0, "memory grew with T");
+    rl_vae_stats plan;
+    EXPECT(wan_vae_decode_plan(&v, 6, 4, 6, NULL, &plan) == 0, "%s", rl_error_message());
+    EXPECT(plan.act_peak == s6.act_peak && plan.cache_bytes == s6.cache_bytes && plan.fixed_bytes == s6.fixed_bytes,
+           "plan %zu/%zu/%zu differs from the decode's %zu/%zu/%zu", plan.act_peak, plan.cache_bytes, plan.fixed_bytes,
+           s6.act_peak, s6.cache_bytes, s6.fixed_bytes);
     int in_range = 1;
     for (int i = 0; i < 3 * 21 * 32 * 48; i++) in_range &= out[i] >= -1.0f && out[i] <= 1.0f;
     EXPECT(in_range, "decoded values outside [-1, 1]");
@@ -191,6 +196,9 @@ static void test_tiled_decode(void) {
            "mean %.3g; activations %zu vs %zu bytes untiled\n", (int)h, (int)w, st.tiles, max_n, mean_n, max_w, mean_w,
            st.act_peak, su.act_peak);
     EXPECT(st.tiles == 6, "%d tiles (expected 3 rows x 2 columns)", st.tiles);
+    rl_vae_stats plan;
+    EXPECT(wan_vae_decode_plan(&v, T, h, w, &wide, &plan) == 0 && plan.tiles == 6 && plan.act_peak == st.act_peak,
+           "tiled plan: %d tiles, %zu bytes vs %zu", plan.tiles, plan.act_peak, st.act_peak);
     EXPECT(in_range, "blended values outside [-1, 1]");
     EXPECT(st.act_peak < su.act_peak, "tiling did not reduce the activation memory");
     EXPECT(mean_w < mean_n && max_w < max_n, "a wider overlap did not reduce the seam error");

@@ -19,7 +19,7 @@
 
 typedef struct {
     const char *weights, *inputs, *out, *backend;
-    int verbose, tile;
+    int verbose, tile, plan;
     int64_t tile_size, tile_overlap;
 } vae_opts;
 
@@ -94,19 +94,21 @@ static int parse(int argc, char **argv, vae_opts *o, int decode) {
          2, 4096, 0},
         {"--vae-tile-overlap", NULL, NULL, RL_OPT_INT, &o->tile_overlap, "8", "N",
          "latent pixels shared by neighbouring tiles", 0, 4096, 0},
+        {"--plan", NULL, NULL, RL_OPT_FLAG, &o->plan, NULL, NULL,
+         "print the memory the decode would use and stop (needs no --out)", 0, 0, 0},
     };
     rl_args a = {cmd, decode ? "eval vae-decode --weights W --inputs IN --out OUT [--backend cpu|cuda] [--vae-tile] "
                                "[--verbose]"
                              : "eval vae-encode --weights W --inputs IN --out OUT [--backend cpu|cuda] [--verbose]",
                  decode ? "Decodes normalised latents z with the Wan 2.1 VAE into video frames in [-1, 1]."
                         : "Encodes video frames in [-1, 1] with the Wan 2.1 VAE into normalised latents (the mean).",
-                 opts, decode ? 8 : 5, 0, 0, NULL, 0, 0};
+                 opts, decode ? 9 : 5, 0, 0, NULL, 0, 0};
     RL_TRY(rl_args_parse(&a, argc, argv));
     free(a.positional);
     if (a.help) return 1;
     if (!o->weights) return rl_error_set("%s: --weights FILE.safetensors is required", cmd);
     if (!o->inputs) return rl_error_set("%s: --inputs FILE.safetensors is required", cmd);
-    if (!o->out) return rl_error_set("%s: --out FILE.safetensors is required", cmd);
+    if (!o->out && !o->plan) return rl_error_set("%s: --out FILE.safetensors is required", cmd);
     if (o->tile && o->tile_overlap >= o->tile_size)
         return rl_error_set("%s: --vae-tile-overlap %lld must be smaller than --vae-tile-size %lld", cmd,
                             (long long)o->tile_overlap, (long long)o->tile_size);
@@ -132,13 +134,27 @@ int eval_vae_decode(int argc, char **argv) {
     if (rc == 0) rc = wan_vae_load(&v, o.weights, be, RL_VAE_DECODER);
     if (rc == 0) rl_log(RL_LOG_VERBOSE, "%s\n", wan_vae_describe(&v, desc, sizeof desc));
     int64_t T = z.shape[1], h = z.shape[2], w = z.shape[3], vs[4] = {3, 4 * (T - 1) + 1, 8 * h, 8 * w};
+    rl_vae_tiling tl = {o.tile ? (int)o.tile_size : 0, (int)o.tile_overlap};
+    rl_vae_stats st;
+    if (rc == 0 && o.plan) {
+        char a[32], c[32], f[32], t[32], wb[32];
+        if ((rc = wan_vae_decode_plan(&v, T, h, w, &tl, &st)) == 0)
+            printf("decode plan for z [16, %lld, %lld, %lld] -> video [3, %lld, %lld, %lld]%s: working memory %s "
+                   "(activations %s, causal caches %s, latents %s) in %d tile%s; weights %s\n", (long long)T,
+                   (long long)h, (long long)w, (long long)vs[1], (long long)vs[2], (long long)vs[3],
+                   st.tiles > 1 ? " tiled" : "", rl_bytes_str(st.act_peak + st.cache_bytes + st.fixed_bytes, t, sizeof t),
+                   rl_bytes_str(st.act_peak, a, sizeof a), rl_bytes_str(st.cache_bytes, c, sizeof c),
+                   rl_bytes_str(st.fixed_bytes, f, sizeof f), st.tiles, st.tiles == 1 ? "" : "s",
+                   rl_bytes_str(v.weight_bytes, wb, sizeof wb));
+        free(z.data);
+        wan_vae_free(&v);
+        return rc;
+    }
     float *video = NULL;
     if (rc == 0 && (double)vs[1] * (double)vs[2] * (double)vs[3] * 3 > (double)VAE_MAX_NUMEL)
         rc = rl_error_set("%s: tensor 'z' is %s: its video would be too large", o.inputs, rl_shape_str(&z, s, sizeof s));
     if (rc == 0 && !(video = malloc(sizeof(float) * (size_t)(vs[0] * vs[1] * vs[2] * vs[3]))))
         rc = rl_error_set("out of host memory for the decoded video of %s", o.inputs);
-    rl_vae_tiling tl = {o.tile ? (int)o.tile_size : 0, (int)o.tile_overlap};
-    rl_vae_stats st;
     if (rc == 0 && (rc = wan_vae_decode(&v, z.data, T, h, w, video, &tl, &st)) != 0)
         rl_error_wrap("%s, tensor 'z'", o.inputs);
     if (rc == 0) report(&v, &st, "decode");

@@ -461,19 +461,27 @@ static int decode_one(vae_run *r, rl_wan_vae *v, const rl_tensor *xw, int64_t i,
     return 0;
 }
 
+/* Counts the arena bytes of the first chunks (chunk 2 is the first with full
+ * caches everywhere; later chunks repeat its shapes). Leaves r measuring. */
+static int measure_decode(vae_run *r, rl_wan_vae *v, const rl_tensor *xw) {
+    rl_tensor y;
+    reset_caches(&v->dec);
+    run_begin_measure(r);
+    for (int64_t i = 0; i < xw->shape[1] && i < 3; i++)
+        if (decode_one(r, v, xw, i, &y) != 0) {
+            run_free_arenas(r);
+            return -1;
+        }
+    return 0;
+}
+
 /* Decodes every latent frame of one tile (or the whole frame). Arenas are sized
  * on the first call and reused by later tiles of the same size. */
 static int decode_tile(vae_run *r, rl_wan_vae *v, const rl_tensor *xw, frame_sink *s) {
     int64_t T = xw->shape[1];
     rl_tensor y;
     if (!r->ar[0].base) {
-        reset_caches(&v->dec);
-        run_begin_measure(r);
-        for (int64_t i = 0; i < T && i < 3; i++) /* chunk 2 is the first with full caches everywhere */
-            if (decode_one(r, v, xw, i, &y) != 0) {
-                run_free_arenas(r);
-                return -1;
-            }
+        RL_TRY(measure_decode(r, v, xw));
         RL_TRY(run_end_measure(r));
     }
     reset_caches(&v->dec);
@@ -538,6 +546,34 @@ static int decode_tiled(vae_run *r, rl_wan_vae *v, const rl_tensor *x2, frame_si
         for (int64_t q = 0; q < s->H * s->W; q++) s->video[p * s->H * s->W + q] /= wsum[q];
     free(ys), free(xs), free(wsum), free(s->wy), free(s->wx), free(s->tmp);
     return rc;
+}
+
+int wan_vae_decode_plan(rl_wan_vae *v, int64_t T, int64_t h, int64_t w, const rl_vae_tiling *tiling,
+                        rl_vae_stats *stats) {
+    if (!v->dec.loaded) return rl_error_set("%s: the VAE decoder was not loaded", v->path);
+    if (T < 1 || h < 1 || w < 1 || T > 100000 || h > 65536 || w > 65536)
+        return rl_error_set("VAE decode: latents of %lld frames of %lldx%lld cannot be decoded", (long long)T,
+                            (long long)h, (long long)w);
+    memset(stats, 0, sizeof *stats);
+    int64_t th = h, tw = w, ny = 1, nx = 1;
+    if (tiling && tiling->tile > 0 && (tiling->tile < h || tiling->tile < w)) {
+        int64_t *st = malloc(sizeof(int64_t) * (size_t)((h > w ? h : w) + 1));
+        if (!st) return rl_error_set("out of host memory planning the VAE tiles");
+        th = tiling->tile < h ? tiling->tile : h, tw = tiling->tile < w ? tiling->tile : w;
+        ny = tile_starts(st, h, th, tiling->overlap), nx = tile_starts(st, w, tw, tiling->overlap);
+        free(st);
+    }
+    vae_run r = {.be = v->be};
+    int64_t s[4] = {v->z_dim, T, th, tw};
+    rl_tensor xw = rl_tensor_make(FAKE_BASE, RL_F32, v->be->device, 4, s);
+    RL_TRY(measure_decode(&r, v, &xw));
+    stats->act_peak = r.ar[0].peak + r.ar[1].peak;
+    stats->cache_bytes = r.cache_bytes;
+    stats->fixed_bytes = 2 * (size_t)(v->z_dim * T * h * w) * sizeof(float);
+    stats->tiles = (int)(ny * nx);
+    run_free_arenas(&r);
+    free_caches(v->be, &v->dec);
+    return 0;
 }
 
 int wan_vae_decode(rl_wan_vae *v, const float *z, int64_t T, int64_t h, int64_t w, float *video,

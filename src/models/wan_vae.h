@@ -112,6 +112,10 @@ const char *wan_vae_describe(const rl_wan_vae *vae, char *buf, size_t n);
  * clamped to [-1, 1]). tiling may be NULL; stats may be NULL. */
 int wan_vae_decode(rl_wan_vae *vae, const float *z, int64_t T, int64_t h, int64_t w, float *video,
                    const rl_vae_tiling *tiling, rl_vae_stats *stats);
+/* The memory wan_vae_decode would use for these latents (act_peak, cache_bytes,
+ * fixed_bytes, tiles), found by walking the first chunks without computing. */
+int wan_vae_decode_plan(rl_wan_vae *vae, int64_t T, int64_t h, int64_t w, const rl_vae_tiling *tiling,
+                        rl_vae_stats *stats);
 /* video (host, f32 [3, F, H, W], F = 4k+1, H and W multiples of 8) -> z (host, f32
  * [z_dim, (F-1)/4+1, H/8, W/8]): the posterior mean, normalised. */
 int wan_vae_encode(rl_wan_vae *vae, const float *video, int64_t F, int64_t H, int64_t W, float *z,
