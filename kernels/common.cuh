@@ -2,8 +2,8 @@
  * dtype, the torch-exact scalar conversions, warp/block reductions, launch sizes.
  *
  * bf16/f16/f8 are handled as raw bits (uint16_t/uint8_t) with our own conversion
- * code, a line-for-line port of src/core/dtype.c, so GPU casts are bit-identical to
- * the CPU's (CUDA's __float2bfloat16 maps NaN differently). The compute ops see
+ * code, a line-for-line port of src/core/dtype.c (torch 2.15's CPU casts), so GPU
+ * casts are bit-identical to the CPU's (CUDA's __float2bfloat16 maps NaN to 0x7FFF). The compute ops see
  * only f32 and bf16, loaded as float and stored with round-to-nearest-even.
  * Nothing here may be compiled with --use_fast_math: the f16/f8 subnormal paths
  * rely on IEEE float addition with denormals.
@@ -18,39 +18,68 @@
 
 #define FULL_MASK 0xFFFFFFFFu
 
+/* The conversions are __host__ __device__ so a host program can check them
+ * exhaustively against dtype.c; these map the few device intrinsics they use. */
+#define CONV_FN __host__ __device__ __forceinline__
+#ifdef __CUDA_ARCH__
+#define BITS_OF(f) __float_as_uint(f)
+#define FLOAT_OF(u) __uint_as_float(u)
+#define FADD_RN(a, b) __fadd_rn((a), (b)) /* never contracted into an FMA */
+#define CLZ32(x) ((uint32_t)__clz((int)(x)))
+#else
+#include <string.h>
+static inline uint32_t host_bits_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float host_float_of(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+#define BITS_OF(f) host_bits_of(f)
+#define FLOAT_OF(u) host_float_of(u)
+#define FADD_RN(a, b) ((a) + (b))
+#define CLZ32(x) ((uint32_t)__builtin_clz(x))
+#endif
+
 /* ---------------------------------------------------------------- scalar conversions */
 
-__device__ __forceinline__ float bf16_to_f32(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+CONV_FN float bf16_to_f32(uint16_t h) { return FLOAT_OF((uint32_t)h << 16); }
 
-__device__ __forceinline__ uint16_t f32_to_bf16(float f) {
-    if (isnan(f)) return 0x7FC0;
-    uint32_t u = __float_as_uint(f);
+/* NaN -> 0xFFFF, as torch's (vectorised) f32 -> bf16 cast; the f16/f8 -> bf16
+ * casts give 0x7FC0 instead (cast_kernel handles that). */
+CONV_FN uint16_t f32_to_bf16(float f) {
+    if (isnan(f)) return 0xFFFF;
+    uint32_t u = BITS_OF(f);
     uint32_t rounding_bias = ((u >> 16) & 1u) + 0x7FFFu;
     return (uint16_t)((u + rounding_bias) >> 16);
 }
 
-__device__ __forceinline__ float f16_to_f32(uint16_t h) {
+CONV_FN float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1Fu;
     uint32_t mant = h & 0x3FFu;
-    if (exp == 0x1F) return __uint_as_float(sign | 0x7F800000u | (mant << 13));
+    if (exp == 0x1F) /* inf; NaN keeps its payload and is quieted (F16C) */
+        return FLOAT_OF(sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0u));
     if (exp == 0) {
-        if (mant == 0) return __uint_as_float(sign);
+        if (mant == 0) return FLOAT_OF(sign);
         float v = (float)mant * 0x1p-24f;
         return sign ? -v : v;
     }
-    return __uint_as_float(sign | ((exp + 112u) << 23) | (mant << 13));
+    return FLOAT_OF(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
-__device__ __forceinline__ uint16_t f32_to_f16(float f) {
-    uint32_t u = __float_as_uint(f);
+CONV_FN uint16_t f32_to_f16(float f) {
+    uint32_t u = BITS_OF(f);
     uint32_t sign = (u >> 16) & 0x8000u;
     uint32_t a = u & 0x7FFFFFFFu;
     if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((a >> 13) & 0x3FFu));
     if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);
     if (a < 0x38800000u) {
-        float v = __fadd_rn(__uint_as_float(a), 0.5f);
-        uint32_t r = __float_as_uint(v) - 0x3F000000u;
+        float v = FADD_RN(FLOAT_OF(a), 0.5f);
+        uint32_t r = BITS_OF(v) - 0x3F000000u;
         return (uint16_t)(sign | r);
     }
     uint32_t mant_odd = (a >> 13) & 1u;
@@ -58,52 +87,55 @@ __device__ __forceinline__ uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | (a >> 13));
 }
 
-__device__ __forceinline__ float f8e4m3_to_f32(uint8_t v) {
+CONV_FN float f8e4m3_to_f32(uint8_t v) {
     uint32_t w = (uint32_t)v << 24;
     uint32_t sign = w & 0x80000000u;
     uint32_t nonsign = w & 0x7FFFFFFFu;
-    if (nonsign == 0) return __uint_as_float(sign);
-    uint32_t renorm = (uint32_t)__clz((int)nonsign);
+    if (nonsign == 0) return FLOAT_OF(sign);
+    uint32_t renorm = CLZ32(nonsign);
     renorm = renorm > 4 ? renorm - 4 : 0;
     int32_t inf_nan_mask = ((int32_t)(nonsign + 0x01000000u) >> 8) & INT32_C(0x7F800000);
     uint32_t r = sign | ((((nonsign << renorm) >> 4) + ((0x78u - renorm) << 23)) | (uint32_t)inf_nan_mask);
-    return __uint_as_float(r);
+    return FLOAT_OF(r);
 }
 
-__device__ __forceinline__ uint8_t f32_to_f8e4m3(float f) {
-    const uint32_t fp8_max = 1087u << 20;
+/* torch 2.15 saturates: finite overflow and +-inf give +-448, only NaN gives NaN. */
+CONV_FN uint8_t f32_to_f8e4m3(float f) {
+    const uint32_t fp8_max = 1087u << 20; /* 480.0f: first value that rounds past 448 */
+    const uint32_t fp32_inf = 255u << 23;
     const uint32_t denorm_mask = 141u << 23;
-    uint32_t u = __float_as_uint(f);
+    uint32_t u = BITS_OF(f);
     uint32_t sign = u & 0x80000000u;
     u ^= sign;
     uint8_t r;
     if (u >= fp8_max) {
-        r = 0x7F;
+        r = u > fp32_inf ? 0x7F : 0x7E;
     } else if (u < (121u << 23)) {
-        uint32_t s = __float_as_uint(__fadd_rn(__uint_as_float(u), __uint_as_float(denorm_mask)));
+        uint32_t s = BITS_OF(FADD_RN(FLOAT_OF(u), FLOAT_OF(denorm_mask)));
         r = (uint8_t)(s - denorm_mask);
     } else {
         uint32_t mant_odd = (u >> 20) & 1u;
         u += ((uint32_t)(7 - 127) << 23) + 0x7FFFFu + mant_odd;
         r = (uint8_t)(u >> 20);
+        if (r == 0x7F) r = 0x7E; /* rounding carried into the NaN code: saturate */
     }
     return (uint8_t)(r | (sign >> 24));
 }
 
-__device__ __forceinline__ float f8e5m2_to_f32(uint8_t v) { return f16_to_f32((uint16_t)((uint16_t)v << 8)); }
+CONV_FN float f8e5m2_to_f32(uint8_t v) { return f16_to_f32((uint16_t)((uint16_t)v << 8)); }
 
-__device__ __forceinline__ uint8_t f32_to_f8e5m2(float f) {
+CONV_FN uint8_t f32_to_f8e5m2(float f) {
     const uint32_t fp32_inf = 255u << 23;
     const uint32_t fp8_max = 143u << 23;
     const uint32_t denorm_mask = 134u << 23;
-    uint32_t u = __float_as_uint(f);
+    uint32_t u = BITS_OF(f);
     uint32_t sign = u & 0x80000000u;
     u ^= sign;
     uint8_t r;
     if (u >= fp8_max) {
         r = u > fp32_inf ? 0x7F : 0x7C;
     } else if (u < (113u << 23)) {
-        uint32_t s = __float_as_uint(__fadd_rn(__uint_as_float(u), __uint_as_float(denorm_mask)));
+        uint32_t s = BITS_OF(FADD_RN(FLOAT_OF(u), FLOAT_OF(denorm_mask)));
         r = (uint8_t)(s - denorm_mask);
     } else {
         uint32_t mant_odd = (u >> 21) & 1u;

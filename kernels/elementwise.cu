@@ -106,15 +106,20 @@ __device__ __forceinline__ void store_any(void *p, int dt, int64_t i, float f) {
     }
 }
 
-/* Not in place (the element sizes may differ). Integer to integer keeps the value
- * (int64 -> int32 wraps), as rl_convert does; everything else goes through f32. */
+/* Not in place (the element sizes may differ). As rl_convert: integer to integer
+ * keeps the value (int64 -> int32 wraps); f16/f8 -> bf16 maps NaN to 0x7FC0 (torch's
+ * scalar path); everything else goes through f32. */
 __global__ void cast_kernel(void *y, int ydt, const void *x, int xdt, int64_t n) {
     int xint = xdt == KDT_I32 || xdt == KDT_I64, yint = ydt == KDT_I32 || ydt == KDT_I64;
+    int scalar_bf16 = ydt == KDT_BF16 && (xdt == KDT_F16 || xdt == KDT_F8_E4M3 || xdt == KDT_F8_E5M2);
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         if (xint && yint) {
             int64_t v = xdt == KDT_I32 ? (int64_t)((const int32_t *)x)[i] : ((const int64_t *)x)[i];
             if (ydt == KDT_I32) ((int32_t *)y)[i] = (int32_t)(uint32_t)(uint64_t)v;
             else ((int64_t *)y)[i] = v;
+        } else if (scalar_bf16) {
+            float f = load_any(x, xdt, i);
+            ((uint16_t *)y)[i] = isnan(f) ? (uint16_t)0x7FC0 : f32_to_bf16(f);
         } else {
             store_any(y, ydt, i, load_any(x, xdt, i));
         }

@@ -46,9 +46,10 @@ int cuda_bias_act(void *stream, void *y, int ydt, const void *b, int bdt, int64_
 
 /* ---- conversions and copies */
 
-/* y = x converted (any two KDT_ types, torch's CPU semantics: float types through
- * f32 with round-to-nearest-even, bf16 NaN -> 0x7FC0, e4m3fn overflow -> NaN, float
- * to int truncates, NaN/out of range -> the minimum, int64 -> int32 wraps). */
+/* y = x converted (any two KDT_ types) bit-identically to rl_convert (torch 2.15's
+ * CPU casts: float types through f32 with round-to-nearest-even; f32 -> bf16 NaN ->
+ * 0xFFFF but f16/f8 -> bf16 NaN -> 0x7FC0; e4m3fn saturates at +-448; float to int
+ * truncates, NaN/out of range -> the minimum; int64 -> int32 wraps). */
 int cuda_cast(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n);
 /* y[idx] = x[idx] over a shape of up to 5 dims with element strides for each side;
  * elem_size 1, 2, 4 or 8 bytes. */
