@@ -9,6 +9,7 @@ int cmd_info(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_eval(int argc, char **argv);     /* eval <target> ... */
 int cmd_make_tiny(int argc, char **argv); /* small random models */
+int cmd_tokenize(int argc, char **argv);  /* text -> token ids */
 
 /* eval targets (src/cli/eval_<target>.c); same contract as commands. */
 int eval_noise(int argc, char **argv);
