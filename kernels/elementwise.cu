@@ -126,6 +126,29 @@ __global__ void cast_kernel(void *y, int ydt, const void *x, int xdt, int64_t n)
     }
 }
 
+/* ---------------------------------------------------------------- embedding */
+
+/* One element per thread; the conversion is cast_kernel's for a float source. */
+__global__ void embedding_kernel(void *y, int ydt, const void *table, int tdt, const int32_t *ids, int64_t N,
+                                 int64_t V, int64_t D) {
+    int scalar_bf16 = ydt == KDT_BF16 && (tdt == KDT_F16 || tdt == KDT_F8_E4M3 || tdt == KDT_F8_E5M2);
+    int64_t n = N * D;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t row = ids[i / D], col = i % D;
+        float f = row >= 0 && row < V ? load_any(table, tdt, row * D + col) : 0.0f;
+        if (ydt == tdt && row >= 0 && row < V) { /* same dtype: the bits, as rl_convert's memmove */
+            size_t es = tdt == KDT_F32 ? 4 : (tdt == KDT_F16 || tdt == KDT_BF16 ? 2 : 1);
+            const uint8_t *src = (const uint8_t *)table + (size_t)(row * D + col) * es;
+            uint8_t *dst = (uint8_t *)y + (size_t)i * es;
+            for (size_t b = 0; b < es; b++) dst[b] = src[b];
+        } else if (scalar_bf16) {
+            ((uint16_t *)y)[i] = isnan(f) ? (uint16_t)0x7FC0 : f32_to_bf16(f);
+        } else {
+            store_any(y, ydt, i, f);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- strided copy */
 
 typedef struct {
@@ -211,6 +234,14 @@ extern "C" int cuda_bias_act(void *stream, void *y, int ydt, const void *b, int 
 extern "C" int cuda_cast(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n) {
     if (n <= 0) return 0;
     cast_kernel<<<grid_for(n, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, x, xdt, n);
+    return launch_status();
+}
+
+extern "C" int cuda_embedding(void *stream, void *y, int ydt, const void *table, int tdt, const int32_t *ids, int64_t N,
+                              int64_t V, int64_t D) {
+    if (N <= 0 || D <= 0) return 0;
+    embedding_kernel<<<grid_for(N * D, EW_THREADS), EW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, table, tdt, ids, N,
+                                                                                          V, D);
     return launch_status();
 }
 

@@ -44,6 +44,20 @@ int cuda_gelu_erf(void *stream, void *y, int ydt, const void *x, int xdt, int64_
  * in place on y [M, N]; b may be NULL; act 0 = none, 1 = GELU (tanh). */
 int cuda_bias_act(void *stream, void *y, int ydt, const void *b, int bdt, int64_t M, int64_t N, int act);
 
+/* ---- the Wan VAE's video ops (x [C, N]: dim 0 the channels; y may be x except
+ * for the upsample) */
+
+/* y[c,p] = x[c,p] / max(||x[:,p]||_2, eps) * sqrt(C) [* gamma[c]] */
+int cuda_rms_norm_channels(void *stream, void *y, int ydt, const void *x, int xdt, const void *gamma, int gdt,
+                           int64_t C, int64_t N, float eps);
+/* y[c,p] = x[c,p] * scale[c] [+ shift[c]] */
+int cuda_channel_affine(void *stream, void *y, int ydt, const void *x, int xdt, const void *scale, int sdt,
+                        const void *shift, int bdt, int64_t C, int64_t N);
+/* x [P, H, W] -> y [P, 2H, 2W], each pixel duplicated */
+int cuda_upsample_nearest2x(void *stream, void *y, int ydt, const void *x, int xdt, int64_t P, int64_t H, int64_t W);
+/* y = min(max(x, lo), hi); NaN passes through */
+int cuda_clamp(void *stream, void *y, int ydt, const void *x, int xdt, float lo, float hi, int64_t n);
+
 /* ---- conversions and copies */
 
 /* y = x converted (any two KDT_ types) bit-identically to rl_convert (torch 2.15's
@@ -51,6 +65,11 @@ int cuda_bias_act(void *stream, void *y, int ydt, const void *b, int bdt, int64_
  * 0xFFFF but f16/f8 -> bf16 NaN -> 0x7FC0; e4m3fn saturates at +-448; float to int
  * truncates, NaN/out of range -> the minimum; int64 -> int32 wraps). */
 int cuda_cast(void *stream, void *y, int ydt, const void *x, int xdt, int64_t n);
+/* Row gather: y[i, :] = table[ids[i], :] converted as cuda_cast does; table [V, D]
+ * of any float type, ids i32 [N], y [N, D]. An id outside [0, V) gives a zero row
+ * (never an out-of-bounds read); callers validate ids on the host. */
+int cuda_embedding(void *stream, void *y, int ydt, const void *table, int tdt, const int32_t *ids, int64_t N,
+                   int64_t V, int64_t D);
 /* y[idx] = x[idx] over a shape of up to 5 dims with element strides for each side;
  * elem_size 1, 2, 4 or 8 bytes. */
 int cuda_copy_strided(void *stream, void *y, const void *x, int elem_size, int ndim, const int64_t *shape,

@@ -498,6 +498,114 @@ static void test_conv3d(void) {
     }
 }
 
+/* ---------------------------------------------------------------- video ops, embedding */
+
+enum { VID_RMS_CH, VID_AFFINE, VID_UPSAMPLE, VID_CLAMP, VID_COUNT };
+static const char *vid_names[VID_COUNT] = {"rms_norm_channels", "channel_affine", "upsample_nearest2x", "clamp"};
+
+/* x [C, T, H, W]; `vec` = 0: no gamma/shift, 1: with. */
+static void video_case(int kind, const int64_t *xs, rl_dtype xt, rl_dtype yt, rl_dtype vt, int vec) {
+    dev_failed = 0;
+    int64_t C = xs[0], ys[4] = {xs[0], xs[1], xs[2], xs[3]}, cs[1] = {C};
+    if (kind == VID_UPSAMPLE) ys[2] *= 2, ys[3] *= 2;
+    size_t nx = (size_t)(xs[0] * xs[1] * xs[2] * xs[3]), ny = (size_t)(ys[0] * ys[1] * ys[2] * ys[3]);
+    float *x = hrand(nx, 2.0f, 0.5f, xt), *ref = hzeros(ny);
+    if (kind == VID_CLAMP && nx > 3 && xt == RL_F32) x[3] = NAN; /* NaN passes through clamp */
+    float *v1 = hrand((size_t)C, 1.0f, 1.0f, vt), *v2 = hrand((size_t)C, 1.0f, 0.0f, vt);
+    rl_tensor hx = htensor(x, 4, xs), hy = htensor(ref, 4, ys), h1 = htensor(v1, 1, cs), h2 = htensor(v2, 1, cs);
+    rl_tensor dx = dtensor(x, xt, 4, xs), dy = dtensor(NULL, yt, 4, ys), d1 = dtensor(v1, vt, 1, cs),
+              d2 = dtensor(v2, vt, 1, cs);
+    int rc_cpu, rc = dev_failed ? -1 : 0;
+    switch (kind) {
+    case VID_RMS_CH:
+        rc_cpu = cpu->rms_norm_channels(cpu, &hy, &hx, vec ? &h1 : NULL, 1e-12f);
+        if (!rc) rc = gpu->rms_norm_channels(gpu, &dy, &dx, vec ? &d1 : NULL, 1e-12f);
+        break;
+    case VID_AFFINE:
+        rc_cpu = cpu->channel_affine(cpu, &hy, &hx, &h1, vec ? &h2 : NULL);
+        if (!rc) rc = gpu->channel_affine(gpu, &dy, &dx, &d1, vec ? &d2 : NULL);
+        break;
+    case VID_UPSAMPLE:
+        rc_cpu = cpu->upsample_nearest2x(cpu, &hy, &hx);
+        if (!rc) rc = gpu->upsample_nearest2x(gpu, &dy, &dx);
+        break;
+    default:
+        rc_cpu = cpu->clamp(cpu, &hy, &hx, -1.0f, 1.5f);
+        if (!rc) rc = gpu->clamp(gpu, &dy, &dx, -1.0f, 1.5f);
+        break;
+    }
+    char name[300], sh[96];
+    snprintf(name, sizeof name, "%s x=%s%s y=%s%s%s", vid_names[kind], rl_shape_str(&hx, sh, sizeof sh), dn(xt), dn(yt),
+             kind == VID_RMS_CH ? (vec ? " gamma=" : " gamma=none") : (kind == VID_AFFINE ? (vec ? " scale,shift=" : " scale=") : ""),
+             (kind == VID_RMS_CH && vec) || kind == VID_AFFINE ? dn(vt) : "");
+    if (ops_ok(rc, rc_cpu, name)) {
+        float *got = dread(&dy);
+        int bf16_in = xt == RL_BF16 || ((kind == VID_RMS_CH || kind == VID_AFFINE) && vt == RL_BF16);
+        compare(got, ref, ny, tol_for(yt, bf16_in, TOL_BF16), "%s", name);
+        free(got);
+    }
+    dfree(&dx), dfree(&dy), dfree(&d1), dfree(&d2);
+    free(x), free(ref), free(v1), free(v2);
+}
+
+static void test_video_ops(void) {
+    static const int64_t shapes[][4] = {{1, 1, 1, 1}, {16, 2, 5, 7}, {96, 1, 17, 33}, {384, 3, 4, 4}, {3, 1, 60, 104}};
+    static const rl_dtype types[][3] = {{RL_F32, RL_F32, RL_F32}, {RL_BF16, RL_BF16, RL_BF16}, {RL_BF16, RL_F32, RL_F32},
+                                        {RL_F32, RL_BF16, RL_BF16}};
+    for (int k = 0; k < VID_COUNT; k++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++)
+                for (int vec = 0; vec < 2; vec++) {
+                    if (vec && (k == VID_UPSAMPLE || k == VID_CLAMP)) continue; /* no vectors to vary */
+                    video_case(k, shapes[s], types[t][0], types[t][1], types[t][2], vec);
+                }
+}
+
+/* Gathers rows by i32 ids; conversion as cast, so the result must be bit-exact. */
+static void embedding_case(int64_t V, int64_t D, int64_t N, rl_dtype tt, rl_dtype yt) {
+    dev_failed = 0;
+    int64_t ts[2] = {V, D}, is[1] = {N}, ys[2] = {N, D};
+    size_t tb = (size_t)(V * D) * rl_dtype_size(tt), yb = (size_t)(N * D) * rl_dtype_size(yt);
+    float *tf = hrand((size_t)(V * D), 1.0f, 0.0f, RL_F32);
+    if (V * D > 5) tf[5] = NAN;
+    uint8_t *table = malloc(tb ? tb : 1), *ref = calloc(yb ? yb : 1, 1), *got = calloc(yb ? yb : 1, 1);
+    rl_convert(table, tt, tf, RL_F32, (size_t)(V * D));
+    int32_t *ids = malloc((size_t)(N ? N : 1) * sizeof(int32_t));
+    for (int64_t i = 0; i < N; i++) ids[i] = (int32_t)(tl_uniform() * (double)V);
+    if (N > 1) ids[0] = 0, ids[N - 1] = (int32_t)(V - 1);
+    rl_tensor ht = rl_tensor_make(table, tt, RL_DEVICE_CPU, 2, ts), hi = rl_tensor_make(ids, RL_I32, RL_DEVICE_CPU, 1, is);
+    rl_tensor hy = rl_tensor_make(ref, yt, RL_DEVICE_CPU, 2, ys);
+    int rc_cpu = cpu->embedding(cpu, &hy, &ht, &hi);
+    rl_tensor dt = rl_tensor_make(gpu->alloc(gpu, tb), tt, RL_DEVICE_CUDA, 2, ts);
+    rl_tensor di = rl_tensor_make(gpu->alloc(gpu, (size_t)N * 4), RL_I32, RL_DEVICE_CUDA, 1, is);
+    rl_tensor dy = rl_tensor_make(gpu->alloc(gpu, yb), yt, RL_DEVICE_CUDA, 2, ys);
+    if (!dt.data || !di.data || !dy.data || gpu->upload(gpu, dt.data, table, tb) ||
+        gpu->upload(gpu, di.data, ids, (size_t)N * 4))
+        dev_failed = 1;
+    int rc = dev_failed ? -1 : gpu->embedding(gpu, &dy, &dt, &di);
+    char name[200];
+    snprintf(name, sizeof name, "embedding table=%s[%lld, %lld] ids=i32[%lld] y=%s (bit-exact)", dn(tt), (long long)V,
+             (long long)D, (long long)N, dn(yt));
+    if (ops_ok(rc, rc_cpu, name)) {
+        if (gpu->download(gpu, got, dy.data, yb)) dev_failed = 1;
+        CASE(name, !dev_failed && memcmp(got, ref, yb) == 0, "the gathered rows differ from the CPU's bits");
+    }
+    if (dt.data) gpu->free(gpu, dt.data, tb);
+    if (di.data) gpu->free(gpu, di.data, (size_t)N * 4);
+    if (dy.data) gpu->free(gpu, dy.data, yb);
+    free(tf), free(table), free(ref), free(got), free(ids);
+}
+
+static void test_embedding(void) {
+    static const rl_dtype tts[] = {RL_F32, RL_BF16, RL_F16}, yts[] = {RL_F32, RL_BF16, RL_F16};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            embedding_case(1, 1, 1, tts[a], yts[b]);
+            embedding_case(1000, 64, 77, tts[a], yts[b]);
+            embedding_case(32, 4096, 3, tts[a], yts[b]);
+        }
+}
+
 /* ---------------------------------------------------------------- cast and copy */
 
 #define CAST_N 4096
@@ -689,5 +797,7 @@ int main(void) {
     test_matmul();
     test_attention();
     test_conv3d();
+    test_video_ops();
+    test_embedding();
     TL_EXIT();
 }

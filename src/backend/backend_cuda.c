@@ -467,6 +467,100 @@ static int cuda_conv3d_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     return cuda_op_done(state_of(be), op);
 }
 
+/* ---------------------------------------------------------------- video ops (Wan VAE) */
+
+static int check_channel_vector(const char *op, const char *role, const rl_tensor *v, int64_t n) {
+    char sv[96];
+    RL_TRY(cuda_check_tensor(op, role, v, CK_FLOAT));
+    if (rl_tensor_numel(v) != n)
+        return rl_error_set("%s: '%s' is %s but must hold %lld values (one per channel of x)", op, role,
+                            SHAPE(v, sv), (long long)n);
+    return 0;
+}
+
+static int cuda_rms_norm_channels_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *gamma,
+                                     float eps) {
+    const char *op = "rms_norm_channels";
+    RL_TRY(check_norm_common(op, y, x));
+    int64_t C = x->shape[0], N = C ? rl_tensor_numel(x) / C : 0;
+    if (gamma) RL_TRY(check_channel_vector(op, "gamma", gamma, C));
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_rms_norm_channels(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype,
+                                          gamma ? gamma->data : NULL, gamma ? (int)gamma->dtype : 0, C, N, eps));
+    return cuda_op_done(state_of(be), op);
+}
+
+static int cuda_channel_affine_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *scale,
+                                  const rl_tensor *shift) {
+    const char *op = "channel_affine";
+    RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
+    RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs a channel dim", op);
+    int64_t C = x->shape[0], N = C ? rl_tensor_numel(x) / C : 0;
+    RL_TRY(check_channel_vector(op, "scale", scale, C));
+    if (shift) RL_TRY(check_channel_vector(op, "shift", shift, C));
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_channel_affine(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, scale->data,
+                                       scale->dtype, shift ? shift->data : NULL, shift ? (int)shift->dtype : 0, C, N));
+    return cuda_op_done(state_of(be), op);
+}
+
+static int cuda_upsample_nearest2x_op(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
+    const char *op = "upsample_nearest2x";
+    char sx[96], sy[96];
+    RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
+    RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
+    int nd = x->ndim, ok = nd >= 2 && y->ndim == nd;
+    for (int i = 0; ok && i < nd - 2; i++) ok = y->shape[i] == x->shape[i];
+    if (ok) ok = y->shape[nd - 2] == 2 * x->shape[nd - 2] && y->shape[nd - 1] == 2 * x->shape[nd - 1];
+    if (!ok)
+        return rl_error_set("%s: x is %s and y is %s; y must be x's shape with the last two dims doubled", op,
+                            SHAPE(x, sx), SHAPE(y, sy));
+    if (x->data == y->data && rl_tensor_numel(x) > 0)
+        return rl_error_set("%s: y and x share storage; the upsample cannot run in place", op);
+    int64_t H = x->shape[nd - 2], W = x->shape[nd - 1], P = (H > 0 && W > 0) ? rl_tensor_numel(x) / (H * W) : 0;
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_upsample_nearest2x(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, P, H, W));
+    return cuda_op_done(state_of(be), op);
+}
+
+static int cuda_clamp_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, float lo, float hi) {
+    const char *op = "clamp";
+    RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
+    RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    if (!(lo <= hi)) return rl_error_set("%s: the bounds [%g, %g] are empty", op, (double)lo, (double)hi);
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_clamp(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, lo, hi, rl_tensor_numel(x)));
+    return cuda_op_done(state_of(be), op);
+}
+
+/* ---------------------------------------------------------------- embedding */
+
+/* Ids are not checked here (they live on the GPU); an id outside the table gives
+ * a zero row, never an out-of-bounds read. Callers validate ids on the host. */
+static int cuda_embedding_op(rl_backend *be, rl_tensor *y, const rl_tensor *table, const rl_tensor *ids) {
+    const char *op = "embedding";
+    char st[96], sy[96], si[96];
+    RL_TRY(cuda_check_tensor(op, "table", table, CK_ANY));
+    RL_TRY(cuda_check_tensor(op, "ids", ids, CK_ANY));
+    RL_TRY(cuda_check_tensor(op, "y", y, CK_ANY));
+    if (table->ndim != 2 || (table->dtype != RL_F32 && table->dtype != RL_BF16 && table->dtype != RL_F16))
+        return rl_error_set("%s: table is %s %s but must be [V, D] in f32, bf16 or f16", op,
+                            rl_dtype_name(table->dtype), SHAPE(table, st));
+    if (ids->ndim != 1 || ids->dtype != RL_I32)
+        return rl_error_set("%s: ids is %s %s but must be i32 [N]", op, rl_dtype_name(ids->dtype), SHAPE(ids, si));
+    int64_t V = table->shape[0], D = table->shape[1], N = ids->shape[0];
+    if (y->ndim != 2 || y->shape[0] != N || y->shape[1] != D)
+        return rl_error_set("%s: y is %s but must be [N, D] = [%lld, %lld]", op, SHAPE(y, sy), (long long)N,
+                            (long long)D);
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_embedding(state_of(be)->stream, y->data, y->dtype, table->data, table->dtype, ids->data, N, V,
+                                  D));
+    return cuda_op_done(state_of(be), op);
+}
+
 /* ---------------------------------------------------------------- cast, copy */
 
 static int cuda_cast_op(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
@@ -604,6 +698,11 @@ rl_backend *rl_backend_cuda(int device_index) {
     be->attention = cuda_attention_op;
     be->rope = cuda_rope_op;
     be->conv3d = cuda_conv3d_op;
+    be->rms_norm_channels = cuda_rms_norm_channels_op;
+    be->channel_affine = cuda_channel_affine_op;
+    be->upsample_nearest2x = cuda_upsample_nearest2x_op;
+    be->clamp = cuda_clamp_op;
+    be->embedding = cuda_embedding_op;
     be->cast = cuda_cast_op;
     be->copy = cuda_copy_op;
     be->impl = &s->st;
