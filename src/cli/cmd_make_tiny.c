@@ -4,6 +4,7 @@
  * (the text-encoder, VAE and pipeline work add theirs). */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "models/umt5.h"
 #include "models/wan_dit.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ static int write_dit(const char *path, uint64_t seed, int64_t text_dim) {
 
 static const tiny_part parts[] = {
     {"wan_dit_tiny.safetensors", write_dit, "Wan 2.1 DiT, official layout, f32 (dim 128, 2 blocks)"},
+    {"umt5_tiny.safetensors", umt5_make_tiny, "umT5 encoder, official layout, bf16 (dim = --text-dim, 2 layers)"},
 };
 
 int cmd_make_tiny(int argc, char **argv) {

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "models/umt5.h"
+#include "models/umt5_prompt.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,11 @@ int eval_t5(int argc, char **argv) {
                               (long long)n, inputs);
         if (rc == 0) rc = encode_to_host(&m, ids, n, pad_to, &ctx);
     } else {
-        rc = rl_error_set("eval t5: --prompt needs the tokenizer (src/io/tokenizer.c), not in this build yet");
+        rl_tokenizer *tok = NULL;
+        rc = rl_tokenizer_load(&tok, tokenizer);
+        if (rc == 0) rc = umt5_check_tokenizer(&m, tok, tokenizer);
+        if (rc == 0) rc = umt5_encode_prompt(&m, tok, prompt, &ids, &n, &ctx);
+        if (tok) rl_tokenizer_free(tok);
     }
     if (rc == 0) rc = write_out(out, desc, ctx, n, m.cfg.dim, inputs ? NULL : ids);
     free(ctx);

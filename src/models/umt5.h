@@ -80,4 +80,10 @@ int umt5_check_ids(const rl_umt5_config *cfg, const int32_t *ids, int64_t n, con
  * padded keys, as the reference does at 512 (same result for the real rows). */
 int umt5_encode(rl_umt5 *m, const int32_t *ids, int64_t n, int64_t run_len, rl_tensor *out);
 
+/* Writes a random umT5 encoder of config c (official layout, bf16; max_distance and
+ * eps are fixed by the architecture) to path, deterministic from seed. */
+int umt5_write_tiny(const char *path, const rl_umt5_config *c, uint64_t seed);
+/* make-tiny's part: dim text_dim, vocabulary sized to the tokenizer.json beside path. */
+int umt5_make_tiny(const char *path, uint64_t seed, int64_t text_dim);
+
 #endif
