@@ -230,11 +230,50 @@ static void test_write_random(void) {
     EXPECT(wan_vae_write_random(p, 3, 1) == -1, "odd base width accepted");
 }
 
+/* Copies the official golden file with tensor `victim` given another shape (or dropped when shape is NULL). */
+static int write_damaged(const char *dst, const char *victim, int nd, const int64_t *shape) {
+    rl_safetensors st;
+    RL_TRY(rl_st_open(&st, GOLD "tiny_official.safetensors"));
+    rl_st_writer *w = rl_st_writer_new();
+    int rc = 0;
+    float zeros[4096] = {0};
+    for (int i = 0; rc == 0 && i < st.n_tensors; i++) {
+        const rl_st_tensor *t = &st.tensors[i];
+        if (strcmp(t->name, victim)) rc = rl_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, rl_st_data(&st, t));
+        else if (shape) rc = rl_st_writer_add(w, t->name, RL_F32, nd, shape, zeros);
+    }
+    if (rc == 0) rc = rl_st_writer_save(w, dst);
+    rl_st_writer_free(w);
+    rl_st_close(&st);
+    return rc;
+}
+
 static void test_not_a_vae(void) {
     rl_wan_vae v;
     EXPECT(wan_vae_load(&v, GOLD "io.safetensors", be, RL_VAE_DECODER) == -1, "io file loaded as a VAE");
     EXPECT(strstr(rl_error_message(), "io.safetensors") != NULL, "error does not name the file: %s", rl_error_message());
     printf("  %s\n", rl_error_message());
+    /* a tensor of the wrong width, and a missing one, are named */
+    char p[300];
+    int64_t bad[5] = {3, 5, 3, 3, 3};
+    snprintf(p, sizeof p, "%s/damaged.safetensors", tmpdir);
+    EXPECT(write_damaged(p, "decoder.head.2.weight", 5, bad) == 0, "%s", rl_error_message());
+    EXPECT(wan_vae_load(&v, p, be, RL_VAE_DECODER) == -1 && strstr(rl_error_message(), "decoder.head.2.weight"),
+           "a head of the wrong width was not named: %s", rl_error_message());
+    printf("  %s\n", rl_error_message());
+    EXPECT(write_damaged(p, "decoder.upsamples.7.time_conv.bias", 0, NULL) == 0, "%s", rl_error_message());
+    EXPECT(wan_vae_load(&v, p, be, RL_VAE_DECODER) == -1 &&
+           strstr(rl_error_message(), "decoder.upsamples.7.time_conv.bias"),
+           "a missing tensor was not named: %s", rl_error_message());
+    printf("  %s\n", rl_error_message());
+    /* without its time conv the second upsampler is 2-D: one temporal resample too few */
+    EXPECT(write_damaged(p, "decoder.upsamples.7.time_conv.weight", 0, NULL) == 0, "%s", rl_error_message());
+    EXPECT(wan_vae_load(&v, p, be, RL_VAE_DECODER) == -1 && strstr(rl_error_message(), "in time"),
+           "a VAE with one temporal upsampler was accepted: %s", rl_error_message());
+    printf("  %s\n", rl_error_message());
+    /* the decoder alone loads from it when only the encoder is asked for */
+    EXPECT(wan_vae_load(&v, p, be, RL_VAE_ENCODER) == 0, "%s", rl_error_message());
+    wan_vae_free(&v);
 }
 
 /* ---------------------------------------------------------------- CLI inputs */
@@ -299,8 +338,49 @@ static void test_cli(void) {
     }
 }
 
-int main(void) {
+/* Helpers for tests/vae_cli_test.sh:
+ *   --write-inputs DIR      DIR/z.safetensors ('z' = golden z_in), DIR/video.safetensors ('video' = video_in)
+ *   --compare FILE NAME REF tensor NAME of FILE against golden REF (video or z_enc): max rel err <= 1e-4 */
+static int write_one(const char *dir, const char *file, const char *name, const float *d, int64_t a, int64_t b,
+                     int64_t c, int64_t e) {
+    char p[512];
+    int64_t s[4] = {a, b, c, e};
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    rl_st_writer *w = rl_st_writer_new();
+    int rc = rl_st_writer_add(w, name, RL_F32, 4, s, d);
+    if (rc == 0) rc = rl_st_writer_save(w, p);
+    rl_st_writer_free(w);
+    return rc;
+}
+
+static int helper_main(int argc, char **argv) {
+    if (load_golden() != 0) return printf("cannot read the golden file: %s\n", rl_error_message()), 1;
+    if (argc == 3 && !strcmp(argv[1], "--write-inputs")) {
+        int rc = write_one(argv[2], "z.safetensors", "z", gio.z_in, 16, 3, 4, 6);
+        if (rc == 0) rc = write_one(argv[2], "video.safetensors", "video", gio.video_in, 3, 9, 32, 48);
+        if (rc) printf("%s\n", rl_error_message());
+        return rc ? 1 : 0;
+    }
+    if (argc == 5 && !strcmp(argv[1], "--compare")) {
+        int vid = !strcmp(argv[4], "video");
+        int64_t n = vid ? 3 * 9 * 32 * 48 : 16 * 3 * 4 * 6;
+        rl_safetensors st;
+        if (rl_st_open(&st, argv[2]) != 0) return printf("%s\n", rl_error_message()), 1;
+        float *got = read_f32(&st, argv[3], n);
+        rl_st_close(&st);
+        if (!got) return printf("%s: no tensor '%s' of %lld values\n", argv[2], argv[3], (long long)n), 1;
+        double e = tl_rel_err_f(got, vid ? gio.video : gio.z_enc, n);
+        printf("max rel err %.3e (limit 1e-4)\n", e);
+        free(got);
+        return e <= 1e-4 ? 0 : 1;
+    }
+    printf("usage: test_wan_vae [--write-inputs DIR | --compare FILE NAME video|z_enc]\n");
+    return 1;
+}
+
+int main(int argc, char **argv) {
     be = rl_backend_cpu();
+    if (argc > 1) return helper_main(argc, argv);
     snprintf(tmpdir, sizeof tmpdir, "/tmp/rl_test_wan_vae.XXXXXX");
     if (!mkdtemp(tmpdir) || load_golden() != 0) {
         printf("FAIL: setup: %s\n", rl_error_message());
