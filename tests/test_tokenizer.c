@@ -197,6 +197,19 @@ static void test_bad_inputs(void) {
                 rl_tokenizer_free(t);
             }
         }
+        /* random byte flips (pieces, specs, the charsmap's trie and strings) */
+        tl_seed(7);
+        char *copy = malloc(n);
+        for (int round = 0; copy && round < 150; round++) {
+            memcpy(copy, m, n);
+            for (int k = 0; k < 6; k++) copy[(size_t)(tl_uniform() * (double)n)] ^= (char)(1 + (int)(tl_uniform() * 255));
+            if (rl_tokenizer_load_spm_bytes(&t, (const uint8_t *)copy, n, "flipped.model") == 0) {
+                int32_t *ids; int k;
+                if (rl_tokenizer_encode(t, "Hello wörld ﬁ 😀 café 한국어 नमस्ते\r\n  x", &ids, &k) == 0) free(ids);
+                rl_tokenizer_free(t);
+            }
+        }
+        free(copy);
         free(m);
     }
     int rc = rl_tokenizer_load(&t, GOLDEN "tokenizer.json");
