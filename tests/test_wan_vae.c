@@ -271,7 +271,12 @@ static void test_not_a_vae(void) {
     EXPECT(wan_vae_load(&v, p, be, RL_VAE_DECODER) == -1 && strstr(rl_error_message(), "in time"),
            "a VAE with one temporal upsampler was accepted: %s", rl_error_message());
     printf("  %s\n", rl_error_message());
-    /* the decoder alone loads from it when only the encoder is asked for */
+    /* a backend without one of the VAE's ops is refused by name, before anything runs */
+    rl_backend partial = *be;
+    partial.upsample_nearest2x = NULL;
+    EXPECT(wan_vae_load(&v, GOLD "tiny_official.safetensors", &partial, RL_VAE_DECODER) == -1 &&
+           strstr(rl_error_message(), "upsample_nearest2x"), "missing op not named: %s", rl_error_message());
+    /* the encoder alone loads from the damaged file when only the encoder is asked for */
     EXPECT(wan_vae_load(&v, p, be, RL_VAE_ENCODER) == 0, "%s", rl_error_message());
     wan_vae_free(&v);
 }

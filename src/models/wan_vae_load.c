@@ -206,8 +206,28 @@ static int upload_vec(rl_wan_vae *v, rl_tensor *t, const float *src, int64_t n) 
     return be->upload(be, p, src, (size_t)n * sizeof(float));
 }
 
+/* The ops the VAE calls; a backend still being written may lack some. */
+static int check_backend(const rl_backend *be) {
+    const struct {
+        const char *name;
+        int present;
+    } ops[] = {
+        {"conv3d", be->conv3d != NULL}, {"rms_norm_channels", be->rms_norm_channels != NULL},
+        {"silu", be->silu != NULL}, {"add", be->add != NULL}, {"matmul", be->matmul != NULL},
+        {"attention", be->attention != NULL}, {"copy", be->copy != NULL},
+        {"channel_affine", be->channel_affine != NULL}, {"upsample_nearest2x", be->upsample_nearest2x != NULL},
+        {"clamp", be->clamp != NULL},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (!ops[i].present)
+            return rl_error_set("the %s backend has no '%s' op yet, which the Wan VAE needs; use --backend cpu",
+                                be->name, ops[i].name);
+    return 0;
+}
+
 int wan_vae_load(rl_wan_vae *v, const char *path, rl_backend *be, int parts) {
     memset(v, 0, sizeof *v);
+    RL_TRY(check_backend(be));
     v->be = be;
     snprintf(v->path, sizeof v->path, "%s", path);
     rl_weights wt;
