@@ -148,10 +148,12 @@ static void *cuda_alloc(rl_backend *be, size_t bytes) {
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        if (e == cudaErrorMemoryAllocation) {
-            size_t fr = 0, tot = 0;
+        size_t fr = 0, tot = 0;
+        int have_info = cudaMemGetInfo(&fr, &tot) == cudaSuccess;
+        if (!have_info) (void)cudaGetLastError();
+        /* some drivers answer an impossible size with "invalid value": that is OOM too */
+        if (e == cudaErrorMemoryAllocation || (have_info && bytes > fr)) {
             char b1[32], b2[32], b3[32];
-            if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) (void)cudaGetLastError();
             rl_error_set("out of GPU memory on cuda:%d: could not allocate %s (%s free of %s); lower the "
                          "resolution or the number of frames, or use the offload options (see raylight-gen --help)",
                          st->device, rl_bytes_str(bytes, b1, sizeof b1), rl_bytes_str(fr, b2, sizeof b2),
