@@ -41,6 +41,11 @@ def merge(entries):
     return out
 
 
+def rows(w, items, per_line):
+    for i in range(0, len(items), per_line):
+        w("    " + " ".join(items[i:i + per_line]) + "\n")
+
+
 def c_string(s):
     """A C literal; octal escapes (at most 3 digits) so a following digit never joins them."""
     return '"' + "".join(ch if ch.isascii() and ch.isalnum() else "\\%03o" % ord(ch) for ch in s) + '"'
@@ -59,12 +64,11 @@ def main():
     w("const rl_gcb_range rl_gcb_table[] = {\n")
     for lo, hi, cls in gcb:
         assert cls in CLASSES, cls
-        w("    {0x%X, 0x%X, RL_GCB_%s},\n" % (lo, hi, cls.upper()))
+    rows(w, ["{0x%X, 0x%X, RL_GCB_%s}," % (lo, hi, cls.upper()) for lo, hi, cls in gcb], 3)
     w("};\nconst int rl_gcb_table_len = %d;\n\n" % len(gcb))
     ext = merge((int(a, 16), int(b, 16), 1) for a, b in re.findall(RANGE + r"\)", block(src, "const InCB_Extend_table")))
     w("const rl_cp_range rl_incb_extend_table[] = {\n")
-    for lo, hi, _ in ext:
-        w("    {0x%X, 0x%X},\n" % (lo, hi))
+    rows(w, ["{0x%X, 0x%X}," % (lo, hi) for lo, hi, _ in ext], 5)
     w("};\nconst int rl_incb_extend_table_len = %d;\n\n" % len(ext))
     fn = src[src.index("pub fn is_incb_linker"):]
     link = [int(x, 16) for x in re.findall(r"'\\u\{([0-9A-Fa-f]+)\}'", fn[:fn.index("}\n")])]
@@ -74,8 +78,7 @@ def main():
     ents = sorted(html.entities.html5.items(), key=lambda kv: kv[0].encode())
     w("/* name (with its ';' when the reference requires one), replacement as UTF-8; sorted by strcmp. */\n")
     w("const rl_html_entity rl_html_entities[] = {\n")
-    for name, val in ents:
-        w("    {%s, %s},\n" % (c_string(name), c_string(val.encode("utf-8").decode("latin-1"))))
+    rows(w, ["{%s, %s}," % (c_string(name), c_string(val.encode("utf-8").decode("latin-1"))) for name, val in ents], 3)
     w("};\nconst int rl_html_entities_len = %d;\n" % len(ents))
 
 

@@ -3,6 +3,7 @@
  * for tokenizer.json, for its prepend_scheme first/never and byte_fallback
  * variants (made by the same text edits the script made), and for spiece.model;
  * Wan's prompt cleaning against Python; and bad inputs give errors. */
+#include "io/text_unicode.h"
 #include "io/tokenizer.h"
 #include "testlib.h"
 
@@ -227,8 +228,34 @@ static void test_bad_inputs(void) {
     EXPECT(rl_prompt_clean("x\xc3(", &out) != 0, "clean accepted invalid UTF-8");
 }
 
+/* Extended grapheme clusters per UAX #29 (Unicode 16), one case per rule family. */
+static void test_graphemes(void) {
+    static const struct { const char *s; int clusters; } cases[] = {
+        {"\r\n", 1},                                     /* GB3 */
+        {"\n\r", 2},                                     /* GB4/5 */
+        {"e\xcc\x81", 1},                                /* e + U+0301: GB9 */
+        {"\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", 1},  /* L V T jamo: GB6-8 */
+        {"\xe0\xa4\x95\xe0\xa5\x8d\xe0\xa4\xb7", 1},  /* ka virama ssa: GB9c */
+        {"\xe0\xa4\x95\xe0\xa4\xb7", 2},                /* ka ssa: no linker */
+        {"\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7", 1}, /* ZWJ family: GB11 */
+        {"a\xe2\x80\x8d\xf0\x9f\x91\xa9", 2},          /* ZWJ after a letter does not join */
+        {"\xf0\x9f\x87\xab\xf0\x9f\x87\xb7\xf0\x9f\x87\xa9", 2}, /* 3 regional indicators: GB12/13 */
+        {"\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd", 1},      /* skin tone modifier is Extend */
+        {"\xe0\xb8\x81\xe0\xb8\xb3", 1},                /* Thai sara am: SpacingMark (GB9a) */
+        {"\xd8\x80\xd9\xa1", 1},                          /* Arabic number sign is Prepend (GB9b) */
+        {"ab", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t n = strlen(cases[i].s), pos = 0;
+        int count = 0;
+        while (pos < n) { pos = rl_grapheme_end(cases[i].s, n, pos); count++; }
+        EXPECT(count == cases[i].clusters, "case %zu: %d clusters, want %d", i, count, cases[i].clusters);
+    }
+}
+
 int main(void) {
     load_cases();
+    RUN(test_graphemes);
     RUN(test_json_ids);
     RUN(test_spiece_ids);
     RUN(test_prompt_clean);
