@@ -13,9 +13,12 @@
 enum { EW_ADD = 0, EW_MUL = 1 };
 enum { UN_SILU = 0, UN_GELU_TANH = 1, UN_GELU_ERF = 2 };
 
+/* 0.5x(1 + tanh(u)) written as x / (1 + exp(-2u)), as the CPU oracle does: no
+ * cancellation of 1 + tanh(u) in the negative tail. */
 __device__ __forceinline__ float gelu_tanh_f(float x) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+    float u = k * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * u));
 }
 
 __global__ void binary_kernel(void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n,
