@@ -11,15 +11,12 @@
 static size_t mem_current[2], mem_peak[2];
 
 void rl_mem_note_alloc(rl_device dev, size_t bytes) {
-    size_t c;
-    #pragma omp atomic capture
-    c = mem_current[dev] += bytes;
-    if (c > mem_peak[dev]) mem_peak[dev] = c;
+    size_t c = __atomic_add_fetch(&mem_current[dev], bytes, __ATOMIC_RELAXED);
+    size_t p = __atomic_load_n(&mem_peak[dev], __ATOMIC_RELAXED);
+    while (c > p && !__atomic_compare_exchange_n(&mem_peak[dev], &p, c, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
 }
-void rl_mem_note_free(rl_device dev, size_t bytes) {
-    #pragma omp atomic
-    mem_current[dev] -= bytes;
-}
+void rl_mem_note_free(rl_device dev, size_t bytes) { __atomic_sub_fetch(&mem_current[dev], bytes, __ATOMIC_RELAXED); }
 size_t rl_mem_current(rl_device dev) { return mem_current[dev]; }
 size_t rl_mem_peak(rl_device dev) { return mem_peak[dev]; }
 void rl_mem_reset_peak(rl_device dev) { mem_peak[dev] = mem_current[dev]; }
