@@ -70,12 +70,12 @@ def main():
     out, seen, skipped = {}, set(), []
     for key, value in sd.items():
         if not isinstance(key, str):
-            fail(f"{args.input}: key {key!r} is a {type(key).__name__}, not a string")
+            fail(f"{args.input}: key {key!r} is of type {type(key).__name__}, not a string")
         if not isinstance(value, torch.Tensor):
             if args.skip_non_tensors:
                 skipped.append(key)
                 continue
-            fail(f"{args.input}: entry '{key}' is a {type(value).__name__}, not a tensor; "
+            fail(f"{args.input}: entry '{key}' is of type {type(value).__name__}, not a tensor; "
                  "pass --skip-non-tensors to leave it out")
         t = value.detach()
         if t.is_sparse or t.layout != torch.strided:
@@ -87,7 +87,7 @@ def main():
             seen.add(ptr)
         out[key] = t.contiguous()
     for key in skipped:
-        print(f"convert-pth: left out '{key}' (a {type(sd[key]).__name__}, not a tensor)")
+        print(f"convert-pth: left out '{key}' (of type {type(sd[key]).__name__}, not a tensor)")
     if not out:
         fail(f"{args.input}: holds no tensors")
 
