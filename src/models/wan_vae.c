@@ -8,9 +8,9 @@
  *   prepends them (front zero padding 2 - n); see cache_update. Resample 3-D
  *   layers skip their time conv on the very first chunk (the reference's 'Rep'
  *   marker); the zeros the reference then caches are the same as our front pad.
- * - Memory: two activation arenas used in turn (a layer reads its input from one
- *   and writes its output and temporaries into the other), reset every chunk. Their
- *   sizes come from a first pass over the first chunks that runs no op and only
+ * - Memory: one block used from both ends (a layer reads its input from one end and
+ *   writes its output and temporaries from the other), reset every chunk. Its
+ *   size comes from a first pass over the first chunks that runs no op and only
  *   counts bytes (measure mode), so an out-of-memory shows up before any work.
  * - Frames leave the device as soon as a chunk is decoded. */
 #include "models/wan_vae.h"
@@ -23,10 +23,19 @@
 /* Measure mode hands out addresses from here; no op runs, nothing is dereferenced. */
 #define FAKE_BASE ((uint8_t *)(uintptr_t)0x10000)
 
+/* One block of device memory used from both ends: the current layer's input sits
+ * at one end (side cur), its output and temporaries grow from the other, and the
+ * next layer swaps the ends. The block needs max over layers of input + output +
+ * temporaries, less than two separate arenas would. */
+typedef struct {
+    uint8_t *base;
+    size_t cap, used[2], peak;
+} vae_mem;
+
 typedef struct {
     rl_backend *be;
-    rl_arena ar[2]; /* the current layer reads ar[cur] and writes ar[1 - cur] */
-    int cur;
+    vae_mem mem;
+    int cur; /* the side holding the current layer's input */
     int measure;
     size_t cache_bytes;
 } vae_run;
@@ -37,11 +46,29 @@ typedef struct {
         if (!(r)->measure && (call) != 0) return -1;  \
     } while (0)
 
-static rl_arena *work(vae_run *r) { return &r->ar[1 - r->cur]; }
+#define MEM_ALIGN 256
 
-static int new4(rl_arena *a, rl_tensor *t, int64_t c, int64_t f, int64_t h, int64_t w) {
+static int work(const vae_run *r) { return 1 - r->cur; }
+static size_t mem_mark(const vae_run *r, int side) { return r->mem.used[side]; }
+static void mem_reset(vae_run *r, int side, size_t m) { r->mem.used[side] = m; }
+
+static int mem_tensor(vae_run *r, int side, rl_tensor *t, int nd, const int64_t *shape) {
+    vae_mem *m = &r->mem;
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= shape[i];
+    size_t bytes = ((size_t)n * sizeof(float) + MEM_ALIGN - 1) & ~(size_t)(MEM_ALIGN - 1);
+    if (m->used[0] + m->used[1] + bytes > m->cap)
+        return rl_error_set("VAE activation memory exhausted (%zu bytes, a bug: please report)", m->cap);
+    uint8_t *p = side == 0 ? m->base + m->used[0] : m->base + m->cap - m->used[1] - bytes;
+    m->used[side] += bytes;
+    if (m->used[0] + m->used[1] > m->peak) m->peak = m->used[0] + m->used[1];
+    *t = rl_tensor_make(p, RL_F32, r->be->device, nd, shape);
+    return 0;
+}
+
+static int new4(vae_run *r, int side, rl_tensor *t, int64_t c, int64_t f, int64_t h, int64_t w) {
     int64_t s[4] = {c, f, h, w};
-    return rl_arena_tensor(a, t, RL_F32, 4, s);
+    return mem_tensor(r, side, t, 4, s);
 }
 
 static rl_conv3d_params conv_params(int st, int ss, int pt, int ph, int pw, int back_h) {
@@ -98,13 +125,13 @@ static int cache_update(vae_run *r, rl_vae_cache *c, const rl_tensor *x) {
 static int causal_conv(vae_run *r, const rl_vae_conv *c, const rl_tensor *x, rl_vae_cache *cache, int pad_hw,
                        rl_tensor *y) {
     rl_backend *be = r->be;
-    rl_arena *W = work(r);
-    size_t m = rl_arena_mark(W);
+    int W = work(r);
+    size_t m = mem_mark(r, W);
     int front = (int)c->w.shape[2] - 1, n = cache && front > 0 ? cache->n : 0;
     rl_tensor in = *x;
     if (n > 0) {
         int64_t F = x->shape[1];
-        RL_TRY(new4(W, &in, x->shape[0], n + F, x->shape[2], x->shape[3]));
+        RL_TRY(new4(r, W, &in, x->shape[0], n + F, x->shape[2], x->shape[3]));
         rl_tensor head = rl_tensor_slice(&in, 1, 0, n), tail = rl_tensor_slice(&in, 1, n, F);
         rl_tensor old = cache_view(r, cache, 0, n);
         OP(r, be->copy(be, &head, &old));
@@ -114,7 +141,7 @@ static int causal_conv(vae_run *r, const rl_vae_conv *c, const rl_tensor *x, rl_
     rl_conv3d_params p = conv_params(1, 1, front, pad_hw, pad_hw, 0);
     OP(r, be->conv3d(be, y, &in, &c->w, &c->b, &p));
     if (cache) RL_TRY(cache_update(r, cache, x));
-    rl_arena_reset(W, m);
+    mem_reset(r, W, m);
     return 0;
 }
 
@@ -123,10 +150,10 @@ static int causal_conv(vae_run *r, const rl_vae_conv *c, const rl_tensor *x, rl_
 /* out = shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))) (dropout is 0). */
 static int res_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tensor *out) {
     rl_backend *be = r->be;
-    rl_arena *W = work(r);
+    int W = work(r);
     int64_t F = x->shape[1], H = x->shape[2], Wd = x->shape[3];
-    RL_TRY(new4(W, out, L->cout, F, H, Wd));
-    size_t m = rl_arena_mark(W);
+    RL_TRY(new4(r, W, out, L->cout, F, H, Wd));
+    size_t m = mem_mark(r, W);
     if (L->shortcut.w.data) {
         rl_conv3d_params p = conv_params(1, 1, 0, 0, 0, 0);
         OP(r, be->conv3d(be, out, x, &L->shortcut.w, &L->shortcut.b, &p));
@@ -134,19 +161,19 @@ static int res_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tenso
         OP(r, be->copy(be, out, x));
     }
     rl_tensor a, t, b;
-    RL_TRY(new4(W, &a, L->cout, F, H, Wd));
-    size_t m2 = rl_arena_mark(W);
-    RL_TRY(new4(W, &t, L->cin, F, H, Wd));
+    RL_TRY(new4(r, W, &a, L->cout, F, H, Wd));
+    size_t m2 = mem_mark(r, W);
+    RL_TRY(new4(r, W, &t, L->cin, F, H, Wd));
     OP(r, be->rms_norm_channels(be, &t, x, &L->gamma1, NORM_EPS));
     OP(r, be->silu(be, &t, &t));
     RL_TRY(causal_conv(r, &L->conv1, &t, &L->cache[0], 1, &a));
-    rl_arena_reset(W, m2);
+    mem_reset(r, W, m2);
     OP(r, be->rms_norm_channels(be, &a, &a, &L->gamma2, NORM_EPS));
     OP(r, be->silu(be, &a, &a));
-    RL_TRY(new4(W, &b, L->cout, F, H, Wd));
+    RL_TRY(new4(r, W, &b, L->cout, F, H, Wd));
     RL_TRY(causal_conv(r, &L->conv2, &a, &L->cache[1], 1, &b));
     OP(r, be->add(be, out, out, &b));
-    rl_arena_reset(W, m);
+    mem_reset(r, W, m);
     return 0;
 }
 
@@ -154,37 +181,37 @@ static int res_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tenso
  * 1/sqrt(C)), with 1x1 convs as matmuls on the transposed [HW, C] frame. */
 static int attn_forward(vae_run *r, const rl_vae_attn *A, const rl_tensor *x, rl_tensor *out) {
     rl_backend *be = r->be;
-    rl_arena *W = work(r);
+    int W = work(r);
     int64_t C = x->shape[0], F = x->shape[1], H = x->shape[2], Wd = x->shape[3], HW = H * Wd;
-    RL_TRY(new4(W, out, C, F, H, Wd));
-    size_t m = rl_arena_mark(W);
+    RL_TRY(new4(r, W, out, C, F, H, Wd));
+    size_t m = mem_mark(r, W);
     int64_t s_chw[3] = {C, H, Wd}, s_hwc[2] = {HW, C}, s_cq[2] = {HW, 3 * C}, s_q[4] = {1, HW, 1, C};
     const int tr2[2] = {1, 0};
     for (int64_t f = 0; f < F; f++) {
-        rl_arena_reset(W, m);
+        mem_reset(r, W, m);
         rl_tensor xf, t, tT, qkv, q[3], o, p, pT;
-        RL_TRY(rl_arena_tensor(W, &xf, RL_F32, 3, s_chw));
-        RL_TRY(rl_arena_tensor(W, &t, RL_F32, 3, s_chw));
+        RL_TRY(mem_tensor(r, W, &xf, 3, s_chw));
+        RL_TRY(mem_tensor(r, W, &t, 3, s_chw));
         rl_tensor xsrc = rl_tensor_select(x, 1, f);
         OP(r, be->copy(be, &xf, &xsrc));
         OP(r, be->rms_norm_channels(be, &t, &xf, &A->gamma, NORM_EPS));
-        RL_TRY(rl_arena_tensor(W, &tT, RL_F32, 2, s_hwc));
+        RL_TRY(mem_tensor(r, W, &tT, 2, s_hwc));
         int64_t s_c_hw[2] = {C, HW};
         rl_tensor t2 = rl_tensor_reshape(&t, 2, s_c_hw), t2T = rl_tensor_permute(&t2, tr2);
         OP(r, be->copy(be, &tT, &t2T));
-        RL_TRY(rl_arena_tensor(W, &qkv, RL_F32, 2, s_cq));
+        RL_TRY(mem_tensor(r, W, &qkv, 2, s_cq));
         OP(r, be->matmul(be, &qkv, &tT, &A->qkv_w, &A->qkv_b, RL_ACT_NONE));
         for (int j = 0; j < 3; j++) {
-            RL_TRY(rl_arena_tensor(W, &q[j], RL_F32, 4, s_q));
+            RL_TRY(mem_tensor(r, W, &q[j], 4, s_q));
             rl_tensor dst = rl_tensor_reshape(&q[j], 2, s_hwc), src = rl_tensor_slice(&qkv, 1, j * C, C);
             OP(r, be->copy(be, &dst, &src));
         }
-        RL_TRY(rl_arena_tensor(W, &o, RL_F32, 4, s_q));
+        RL_TRY(mem_tensor(r, W, &o, 4, s_q));
         OP(r, be->attention(be, &o, &q[0], &q[1], &q[2], 0, NULL, (float)(1.0 / sqrt((double)C)), NULL));
-        RL_TRY(rl_arena_tensor(W, &p, RL_F32, 2, s_hwc));
+        RL_TRY(mem_tensor(r, W, &p, 2, s_hwc));
         rl_tensor o2 = rl_tensor_reshape(&o, 2, s_hwc);
         OP(r, be->matmul(be, &p, &o2, &A->proj_w, &A->proj_b, RL_ACT_NONE));
-        RL_TRY(rl_arena_tensor(W, &pT, RL_F32, 3, s_chw));
+        RL_TRY(mem_tensor(r, W, &pT, 3, s_chw));
         int64_t s_hw_c3[3] = {H, Wd, C};
         rl_tensor p3 = rl_tensor_reshape(&p, 3, s_hw_c3), p3T = rl_tensor_permute(&p3, (const int[3]){2, 0, 1});
         OP(r, be->copy(be, &pT, &p3T));
@@ -192,7 +219,7 @@ static int attn_forward(vae_run *r, const rl_vae_attn *A, const rl_tensor *x, rl
         rl_tensor dst = rl_tensor_select(out, 1, f);
         OP(r, be->copy(be, &dst, &pT));
     }
-    rl_arena_reset(W, m);
+    mem_reset(r, W, m);
     return 0;
 }
 
@@ -200,32 +227,32 @@ static int attn_forward(vae_run *r, const rl_vae_attn *A, const rl_tensor *x, rl
  * then nearest 2x and a 3x3 conv C -> C/2, frame by frame. */
 static int up_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tensor *out) {
     rl_backend *be = r->be;
-    rl_arena *W = work(r);
+    int W = work(r);
     int64_t C = x->shape[0], F = x->shape[1], H = x->shape[2], Wd = x->shape[3], F2 = F;
     int time = 0;
     if (L->kind == VAE_UP3D) {
         if (L->cache[0].started) time = 1, F2 = 2 * F;
         else L->cache[0].started = 1; /* first chunk: no time conv, its frame stays one frame */
     }
-    RL_TRY(new4(W, out, L->cout, F2, 2 * H, 2 * Wd));
-    size_t m = rl_arena_mark(W);
+    RL_TRY(new4(r, W, out, L->cout, F2, 2 * H, 2 * Wd));
+    size_t m = mem_mark(r, W);
     rl_tensor y = *x, u;
     if (time) {
         rl_tensor tc;
-        RL_TRY(new4(W, &tc, 2 * C, F, H, Wd));
+        RL_TRY(new4(r, W, &tc, 2 * C, F, H, Wd));
         RL_TRY(causal_conv(r, &L->time, x, &L->cache[0], 0, &tc));
-        RL_TRY(new4(W, &y, C, F2, H, Wd));
+        RL_TRY(new4(r, W, &y, C, F2, H, Wd));
         /* frame 2k = channels [0, C) at time k, frame 2k+1 = channels [C, 2C) */
         int64_t s_y[4] = {C, F, 2, H * Wd}, s_tc[4] = {2, C, F, H * Wd};
         rl_tensor yv = rl_tensor_reshape(&y, 4, s_y), tv = rl_tensor_reshape(&tc, 4, s_tc);
         rl_tensor tp = rl_tensor_permute(&tv, (const int[4]){1, 2, 0, 3});
         OP(r, be->copy(be, &yv, &tp));
     }
-    RL_TRY(new4(W, &u, C, F2, 2 * H, 2 * Wd));
+    RL_TRY(new4(r, W, &u, C, F2, 2 * H, 2 * Wd));
     OP(r, be->upsample_nearest2x(be, &u, &y));
     rl_conv3d_params p = conv_params(1, 1, 0, 1, 1, 0);
     OP(r, be->conv3d(be, out, &u, &L->spatial.w, &L->spatial.b, &p));
-    rl_arena_reset(W, m);
+    mem_reset(r, W, m);
     return 0;
 }
 
@@ -234,12 +261,12 @@ static int up_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tensor
  * chunk's last frame and this chunk's frames; the first chunk skips it. */
 static int down_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tensor *out) {
     rl_backend *be = r->be;
-    rl_arena *W = work(r);
+    int W = work(r);
     int64_t C = x->shape[0], F = x->shape[1], Ho = (x->shape[2] - 2) / 2 + 1, Wo = (x->shape[3] - 2) / 2 + 1;
     rl_conv3d_params ps = conv_params(1, 2, 0, 0, 0, 1);
     rl_vae_cache *c = &L->cache[0];
     if (L->kind == VAE_DOWN2D || !c->started) {
-        RL_TRY(new4(W, out, C, F, Ho, Wo));
+        RL_TRY(new4(r, W, out, C, F, Ho, Wo));
         OP(r, be->conv3d(be, out, x, &L->spatial.w, &L->spatial.b, &ps));
         if (L->kind == VAE_DOWN3D) {
             c->started = 1;
@@ -251,12 +278,12 @@ static int down_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tens
     }
     if (F < 2) return rl_error_set("VAE encoder: a later chunk reached downsample3d with %lld frame(s); chunks after "
                                    "the first must hold 4 frames", (long long)F);
-    RL_TRY(new4(W, out, C, (F + 1 - 3) / 2 + 1, Ho, Wo));
-    size_t m = rl_arena_mark(W);
+    RL_TRY(new4(r, W, out, C, (F + 1 - 3) / 2 + 1, Ho, Wo));
+    size_t m = mem_mark(r, W);
     rl_tensor s, cat;
-    RL_TRY(new4(W, &s, C, F, Ho, Wo));
+    RL_TRY(new4(r, W, &s, C, F, Ho, Wo));
     OP(r, be->conv3d(be, &s, x, &L->spatial.w, &L->spatial.b, &ps));
-    RL_TRY(new4(W, &cat, C, F + 1, Ho, Wo));
+    RL_TRY(new4(r, W, &cat, C, F + 1, Ho, Wo));
     rl_tensor c0 = rl_tensor_slice(&cat, 1, 0, 1), c1 = rl_tensor_slice(&cat, 1, 1, F);
     rl_tensor prev = cache_view(r, c, c->n - 1, 1);
     OP(r, be->copy(be, &c0, &prev));
@@ -266,7 +293,7 @@ static int down_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_tens
     rl_tensor last = rl_tensor_slice(&s, 1, F - 1, 1);
     c->n = 0;
     RL_TRY(cache_update(r, c, &last));
-    rl_arena_reset(W, m);
+    mem_reset(r, W, m);
     return 0;
 }
 
@@ -282,26 +309,26 @@ static int layer_forward(vae_run *r, rl_vae_layer *L, const rl_tensor *x, rl_ten
 /* head: RMS norm, SiLU, causal conv k3. */
 static int head_forward(vae_run *r, rl_vae_coder *c, const rl_tensor *x, rl_tensor *out) {
     rl_backend *be = r->be;
-    rl_arena *W = work(r);
-    RL_TRY(new4(W, out, c->head.w.shape[0], x->shape[1], x->shape[2], x->shape[3]));
-    size_t m = rl_arena_mark(W);
+    int W = work(r);
+    RL_TRY(new4(r, W, out, c->head.w.shape[0], x->shape[1], x->shape[2], x->shape[3]));
+    size_t m = mem_mark(r, W);
     rl_tensor t;
-    RL_TRY(new4(W, &t, x->shape[0], x->shape[1], x->shape[2], x->shape[3]));
+    RL_TRY(new4(r, W, &t, x->shape[0], x->shape[1], x->shape[2], x->shape[3]));
     OP(r, be->rms_norm_channels(be, &t, x, &c->head_gamma, NORM_EPS));
     OP(r, be->silu(be, &t, &t));
     RL_TRY(causal_conv(r, &c->head, &t, &c->head_cache, 1, out));
-    rl_arena_reset(W, m);
+    mem_reset(r, W, m);
     return 0;
 }
 
 static int conv_in_forward(vae_run *r, rl_vae_coder *c, const rl_tensor *x, rl_tensor *out) {
-    RL_TRY(new4(work(r), out, c->conv_in.w.shape[0], x->shape[1], x->shape[2], x->shape[3]));
+    RL_TRY(new4(r, work(r), out, c->conv_in.w.shape[0], x->shape[1], x->shape[2], x->shape[3]));
     return causal_conv(r, &c->conv_in, x, &c->conv_in_cache, 1, out);
 }
 
 /* The ping-pong between the two arenas: a layer's output arena is emptied before
  * it runs (step_begin); afterwards its output becomes the next input (step_end). */
-static void step_begin(vae_run *r) { rl_arena_reset(work(r), 0); }
+static void step_begin(vae_run *r) { mem_reset(r, work(r), 0); }
 static void step_end(vae_run *r, rl_tensor *x, const rl_tensor *next) {
     r->cur ^= 1;
     *x = *next;
@@ -331,7 +358,7 @@ static int layers_forward(vae_run *r, rl_vae_coder *c, rl_tensor *x) {
     return 0;
 }
 
-/* Decoder3d on one chunk: x [z, 1, h, w] in ar[cur] -> *y [3, F', 8h, 8w]
+/* Decoder3d on one chunk: x [z, 1, h, w] on side cur -> *y [3, F', 8h, 8w]
  * (Encoder3d: x [3, n, H, W] -> *y [2z, 1, H/8, W/8]): conv1, then the middle
  * before the upsamples (decoder) or after the downsamples (encoder), then the head. */
 static int coder_chunk(vae_run *r, rl_vae_coder *c, int decoder, rl_tensor x, rl_tensor *y) {
@@ -380,34 +407,28 @@ static void free_caches(rl_backend *be, rl_vae_coder *c) {
 }
 
 static void run_free_arenas(vae_run *r) {
-    for (int k = 0; k < 2; k++) {
-        if (!r->measure && r->ar[k].base && r->ar[k].capacity) r->be->free(r->be, r->ar[k].base, r->ar[k].capacity);
-        memset(&r->ar[k], 0, sizeof r->ar[k]);
-    }
+    if (!r->measure && r->mem.base) r->be->free(r->be, r->mem.base, r->mem.cap);
+    memset(&r->mem, 0, sizeof r->mem);
 }
 
 static void run_begin_measure(vae_run *r) {
     r->measure = 1;
     r->cache_bytes = 0;
-    for (int k = 0; k < 2; k++)
-        rl_arena_init_over(&r->ar[k], "VAE activations (measuring)", r->be->device, FAKE_BASE, (size_t)1 << 52);
+    memset(&r->mem, 0, sizeof r->mem);
+    r->mem.base = FAKE_BASE;
+    r->mem.cap = (size_t)1 << 52;
 }
 
-/* Replaces the counting arenas by real ones of the measured peak sizes. */
+/* Replaces the counting block by a real one of the measured peak size. */
 static int run_end_measure(vae_run *r) {
-    size_t need[2] = {r->ar[0].peak, r->ar[1].peak};
+    size_t cap = r->mem.peak + MEM_ALIGN;
     r->measure = 0;
     r->cache_bytes = 0;
-    for (int k = 0; k < 2; k++) {
-        size_t cap = need[k] + 4096;
-        void *p = r->be->alloc(r->be, cap);
-        if (!p) {
-            run_free_arenas(r);
-            return rl_error_wrap("allocating the VAE's activation memory (tiling the decode with --vae-tile "
-                                 "needs less)");
-        }
-        rl_arena_init_over(&r->ar[k], k ? "VAE activations B" : "VAE activations A", r->be->device, p, cap);
-    }
+    memset(&r->mem, 0, sizeof r->mem);
+    void *p = r->be->alloc(r->be, cap);
+    if (!p) return rl_error_wrap("allocating the VAE's activation memory (tiling the decode with --vae-tile needs less)");
+    r->mem.base = p;
+    r->mem.cap = cap;
     return 0;
 }
 
@@ -450,11 +471,11 @@ static int sink_frames(vae_run *r, frame_sink *s, const rl_tensor *y, int64_t f0
 
 /* Chunk i of the decode: latent frame i of xw (a [z, T, th, tw] view of conv2's output). */
 static int decode_one(vae_run *r, rl_wan_vae *v, const rl_tensor *xw, int64_t i, rl_tensor *y) {
-    rl_arena_reset(&r->ar[0], 0);
-    rl_arena_reset(&r->ar[1], 0);
+    mem_reset(r, 0, 0);
+    mem_reset(r, 1, 0);
     r->cur = 0;
     rl_tensor xin, src = rl_tensor_slice(xw, 1, i, 1);
-    RL_TRY(new4(&r->ar[0], &xin, xw->shape[0], 1, xw->shape[2], xw->shape[3]));
+    RL_TRY(new4(r, 0, &xin, xw->shape[0], 1, xw->shape[2], xw->shape[3]));
     OP(r, r->be->copy(r->be, &xin, &src));
     RL_TRY(coder_chunk(r, &v->dec, 1, xin, y));
     OP(r, r->be->clamp(r->be, y, y, -1.0f, 1.0f));
@@ -480,7 +501,7 @@ static int measure_decode(vae_run *r, rl_wan_vae *v, const rl_tensor *xw) {
 static int decode_tile(vae_run *r, rl_wan_vae *v, const rl_tensor *xw, frame_sink *s) {
     int64_t T = xw->shape[1];
     rl_tensor y;
-    if (!r->ar[0].base) {
+    if (!r->mem.base) {
         RL_TRY(measure_decode(r, v, xw));
         RL_TRY(run_end_measure(r));
     }
@@ -567,7 +588,7 @@ int wan_vae_decode_plan(rl_wan_vae *v, int64_t T, int64_t h, int64_t w, const rl
     int64_t s[4] = {v->z_dim, T, th, tw};
     rl_tensor xw = rl_tensor_make(FAKE_BASE, RL_F32, v->be->device, 4, s);
     RL_TRY(measure_decode(&r, v, &xw));
-    stats->act_peak = r.ar[0].peak + r.ar[1].peak;
+    stats->act_peak = r.mem.peak;
     stats->cache_bytes = r.cache_bytes;
     stats->fixed_bytes = 2 * (size_t)(v->z_dim * T * h * w) * sizeof(float);
     stats->tiles = (int)(ny * nx);
@@ -607,7 +628,7 @@ int wan_vae_decode(rl_wan_vae *v, const float *z, int64_t T, int64_t h, int64_t 
         }
     }
     if (stats) {
-        stats->act_peak = r.ar[0].peak + r.ar[1].peak;
+        stats->act_peak = r.mem.peak;
         stats->cache_bytes = r.cache_bytes;
         stats->fixed_bytes = 2 * lat_bytes;
         stats->seconds = rl_time_now() - t0;
@@ -626,11 +647,11 @@ static int encode_one(vae_run *r, rl_wan_vae *v, const float *video, int64_t F, 
                       rl_tensor *enc) {
     rl_backend *be = r->be;
     int64_t f0 = i == 0 ? 0 : 1 + 4 * (i - 1), n = i == 0 ? 1 : 4;
-    rl_arena_reset(&r->ar[0], 0);
-    rl_arena_reset(&r->ar[1], 0);
+    mem_reset(r, 0, 0);
+    mem_reset(r, 1, 0);
     r->cur = 0;
     rl_tensor xin, y;
-    RL_TRY(new4(&r->ar[0], &xin, 3, n, H, W));
+    RL_TRY(new4(r, 0, &xin, 3, n, H, W));
     for (int c = 0; c < 3; c++)
         OP(r, be->upload(be, (float *)xin.data + c * n * H * W, video + (c * F + f0) * H * W,
                          (size_t)(n * H * W) * sizeof(float)));
@@ -671,7 +692,7 @@ int wan_vae_encode(rl_wan_vae *v, const float *video, int64_t F, int64_t H, int6
     if (rc == 0) rc = be->download(be, z, mu.data, bytes / 2);
     if (stats) {
         memset(stats, 0, sizeof *stats);
-        stats->act_peak = r.ar[0].peak + r.ar[1].peak;
+        stats->act_peak = r.mem.peak;
         stats->cache_bytes = r.cache_bytes;
         stats->fixed_bytes = 2 * bytes;
         stats->tiles = 1;
