@@ -399,8 +399,12 @@ static void test_bad_header_corpus(void) {
                 EXPECT(rl_st_find(&st, t->name) == t, "%s: find %s", e->d_name, t->name);
                 EXPECT(t->nbytes > sizeof tmp || rl_st_read_range(&st, t, 0, t->nbytes, tmp) == 0, "%s: read", e->d_name);
                 float f[16];
-                EXPECT(t->nbytes / rl_dtype_size(t->dtype) > 16 || rl_st_read_as(&st, t, RL_F32, f) == 0, "%s: read_as",
-                       e->d_name);
+                if (t->dtype == RL_ST_OPAQUE)
+                    EXPECT(rl_st_read_as(&st, t, RL_F32, f) == -1, "%s: read_as of raw %s refused", e->d_name,
+                           t->file_dtype);
+                else
+                    EXPECT(t->nbytes / rl_dtype_size(t->dtype) > 16 || rl_st_read_as(&st, t, RL_F32, f) == 0,
+                           "%s: read_as", e->d_name);
             }
         }
         if (rc == 0) rl_st_close(&st);
@@ -438,6 +442,25 @@ static void test_unaligned_tensors(void) {
 }
 
 /* A directory, a missing file: errors naming the path. */
+/* Raw element types (ComfyUI's U8 spiece_model) open, list and range-read as
+ * bytes; converting them to numbers is refused with a sentence. */
+static void test_raw_dtypes(void) {
+    rl_safetensors st;
+    const char *path = "tests/corpus/safetensors/good-dtype-raw-u8.safetensors";
+    EXPECT(rl_st_open(&st, path) == 0, "%s", rl_error_message());
+    if (!st.n_tensors) return;
+    const rl_st_tensor *t = rl_st_find(&st, "spiece_model");
+    EXPECT(t && t->dtype == RL_ST_OPAQUE && !strcmp(t->file_dtype, "U8") && t->nbytes == 4, "U8 tensor listed");
+    uint8_t b[4] = {9, 9, 9, 9};
+    EXPECT(t && rl_st_read_range(&st, t, 0, 4, b) == 0 && b[0] == 1 && b[1] == 0 && b[2] == 1, "bytes read");
+    float f[4];
+    EXPECT(t && rl_st_read_as(&st, t, RL_F32, f) == -1 && strstr(rl_error_message(), "spiece_model") &&
+               strstr(rl_error_message(), "U8"), "read_as refused: %s", rl_error_message());
+    const rl_st_tensor *g = rl_st_find(&st, "flag");
+    EXPECT(g && !strcmp(g->file_dtype, "BOOL") && g->nbytes == 2, "BOOL tensor listed");
+    rl_st_close(&st);
+}
+
 static void test_open_errors(void) {
     rl_safetensors st;
     EXPECT(rl_st_open(&st, tmpdir) != 0 && strstr(rl_error_message(), tmpdir), "dir: %s", rl_error_message());
@@ -468,6 +491,7 @@ int main(void) {
     RUN(test_golden_written_by_python);
     RUN(test_bad_header_corpus);
     RUN(test_unaligned_tensors);
+    RUN(test_raw_dtypes);
     RUN(test_open_errors);
     if (!keep) {
         char cmd[600];

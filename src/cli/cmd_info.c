@@ -29,7 +29,7 @@ int cmd_info(int argc, char **argv) {
         if (quiet) continue;
         char shape[96];
         rl_tensor h = rl_tensor_make(NULL, t->dtype, RL_DEVICE_CPU, t->ndim, t->shape);
-        printf("%-64s %-9s %-24s %" PRIu64 "\n", t->name, rl_dtype_name(t->dtype),
+        printf("%-64s %-9s %-24s %" PRIu64 "\n", t->name, t->dtype == RL_ST_OPAQUE ? t->file_dtype : rl_dtype_name(t->dtype),
                rl_shape_str(&h, shape, sizeof shape), t->nbytes);
     }
     char size[32];

@@ -35,7 +35,8 @@ int rl_checkpoint_has(const rl_safetensors *st, const char *prefix, const char *
 
 static rl_dtype bulk_dtype(const rl_safetensors *st) {
     uint64_t bytes[RL_DTYPE_COUNT] = {0};
-    for (int i = 0; i < st->n_tensors; i++) bytes[st->tensors[i].dtype] += st->tensors[i].nbytes;
+    for (int i = 0; i < st->n_tensors; i++)
+        if (st->tensors[i].dtype != RL_ST_OPAQUE) bytes[st->tensors[i].dtype] += st->tensors[i].nbytes;
     int best = 0;
     for (int t = 1; t < RL_DTYPE_COUNT; t++)
         if (bytes[t] > bytes[best]) best = t;

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #define ST_EXACT_INT_MAX 9007199254740992.0 /* 2^53: doubles are exact integers up to here */
-#define ST_SUPPORTED "F32, F16, BF16, F8_E4M3, F8_E5M2, I32, I64"
+#define ST_SUPPORTED "F32, F16, BF16, F8_E4M3, F8_E5M2, I32, I64; BOOL, U8, I8, I16, U16, U32, U64 and F64 as raw bytes"
 
 typedef unsigned long long ull;
 
@@ -181,6 +181,20 @@ static int st_parse_offsets(const char *path, const char *nm, const cJSON *offs,
 }
 
 /* Fills t from one header entry `item` (key = tensor name). */
+/* Element types of the safetensors format that we carry as bytes only. */
+static uint64_t st_opaque_size(const char *name, const char **canonical) {
+    static const struct {
+        const char *name;
+        uint64_t size;
+    } raw[] = {{"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"I16", 2}, {"U16", 2}, {"U32", 4}, {"U64", 8}, {"F64", 8}};
+    for (size_t i = 0; i < sizeof raw / sizeof *raw; i++)
+        if (!strcmp(name, raw[i].name)) {
+            *canonical = raw[i].name;
+            return raw[i].size;
+        }
+    return 0;
+}
+
 static int st_parse_entry(const char *path, const cJSON *item, uint64_t data_size, rl_st_tensor *t) {
     char nm[160];
     st_show(item->string, nm, sizeof nm);
@@ -203,7 +217,13 @@ static int st_parse_entry(const char *path, const cJSON *item, uint64_t data_siz
                                 "safetensors file", path, nm, keys[k]);
     if (!cJSON_IsString(v[0]))
         return rl_error_set("%s: tensor '%s' has a \"dtype\" that is not a string: the file is corrupt", path, nm);
-    if (rl_dtype_from_safetensors_name(v[0]->valuestring, &t->dtype) != 0) {
+    uint64_t esize = 0;
+    if (rl_dtype_from_safetensors_name(v[0]->valuestring, &t->dtype) == 0) {
+        esize = rl_dtype_size(t->dtype);
+        t->file_dtype = rl_dtype_safetensors_name(t->dtype);
+    } else if ((esize = st_opaque_size(v[0]->valuestring, &t->file_dtype)) != 0) {
+        t->dtype = RL_ST_OPAQUE;
+    } else {
         char dt[64];
         return rl_error_set("%s: tensor '%s' has dtype '%s', which raylight-gen does not support (supported: "
                             ST_SUPPORTED "); convert the checkpoint to one of these", path, nm,
@@ -211,7 +231,7 @@ static int st_parse_entry(const char *path, const cJSON *item, uint64_t data_siz
     }
     uint64_t numel = 0, nbytes = 0;
     RL_TRY(st_parse_shape(path, nm, v[1], t, &numel));
-    if (__builtin_mul_overflow(numel, (uint64_t)rl_dtype_size(t->dtype), &nbytes))
+    if (__builtin_mul_overflow(numel, esize, &nbytes))
         return rl_error_set("%s: tensor '%s' has a shape whose byte size overflows 64 bits: the file is corrupt",
                             path, nm);
     RL_TRY(st_parse_offsets(path, nm, v[2], data_size, nbytes, t));
@@ -591,6 +611,9 @@ int rl_st_read_as(rl_safetensors *st, const rl_st_tensor *t, rl_dtype dtype, voi
     if ((unsigned)dtype >= RL_DTYPE_COUNT)
         return rl_error_set("%s: cannot read tensor into unknown dtype %d (a bug: please report)", st->path,
                             (int)dtype);
+    if (t->dtype == RL_ST_OPAQUE)
+        return rl_error_set("%s: tensor '%s' has dtype %s, which raylight-gen reads only as raw bytes, not as "
+                            "numbers", st->path, t->name, t->file_dtype);
     size_t esz = rl_dtype_size(t->dtype);
     const uint8_t *src = rl_st_data(st, t);
     size_t numel = (size_t)(t->nbytes / esz);

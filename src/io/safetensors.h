@@ -12,9 +12,16 @@
 
 #define RL_ST_MAX_HEADER 100000000u /* bytes: the reference implementation's MAX_HEADER_SIZE (10^8) */
 
+/* dtype of a tensor whose element type the header names but raylight-gen does not
+ * compute with (BOOL, U8, I8, I16, U16, U32, U64, F64: e.g. the U8 `spiece_model`
+ * blob in ComfyUI text-encoder files). Such tensors are listed and range-read as
+ * bytes; rl_st_read_as refuses them. */
+#define RL_ST_OPAQUE RL_DTYPE_COUNT
+
 typedef struct {
     char *name;
-    rl_dtype dtype;
+    rl_dtype dtype;  /* RL_ST_OPAQUE for the raw types above */
+    const char *file_dtype; /* the header's dtype string ("BF16", "U8", ...) */
     int ndim;
     int64_t shape[RL_MAX_DIMS];
     uint64_t offset; /* bytes from the start of the data section */

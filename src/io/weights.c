@@ -83,7 +83,7 @@ int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, 
         const rl_st_tensor *s = find_scale(w, t->name);
         if (s) {
             float scale = 0;
-            if (s->nbytes / rl_dtype_size(s->dtype) != 1)
+            if (s->dtype == RL_ST_OPAQUE || s->nbytes / rl_dtype_size(s->dtype) != 1)
                 rc = rl_error_set("%s: scale tensor '%s' should hold one value", w->st.path, s->name);
             else rc = rl_st_read_as(&w->st, s, RL_F32, &scale);
             for (int64_t i = 0; rc == 0 && i < numel; i++) f[i] *= scale;
