@@ -4,8 +4,10 @@
  * (the text-encoder, VAE and pipeline work add theirs). */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "io/tokenizer.h"
 #include "models/umt5.h"
 #include "models/wan_dit.h"
+#include "models/wan_vae.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,9 +28,19 @@ static int write_dit(const char *path, uint64_t seed, int64_t text_dim) {
     return wan_dit_write_tiny(path, &c, seed);
 }
 
+static int write_tokenizer(const char *path, uint64_t seed, int64_t text_dim) {
+    int vocab = 0;
+    return rl_tokenizer_write_tiny(path, &vocab);
+}
+
+static int write_vae(const char *path, uint64_t seed, int64_t text_dim) { return wan_vae_write_random(path, 16, seed); }
+
+/* The tokenizer comes first: the text encoder sizes its vocabulary to it. */
 static const tiny_part parts[] = {
+    {"tokenizer.json", write_tokenizer, "unigram tokenizer with byte fallback (T5 layout)"},
     {"wan_dit_tiny.safetensors", write_dit, "Wan 2.1 DiT, official layout, f32 (dim 128, 2 blocks)"},
     {"umt5_tiny.safetensors", umt5_make_tiny, "umT5 encoder, official layout, bf16 (dim = --text-dim, 2 layers)"},
+    {"wan_vae_tiny.safetensors", write_vae, "Wan 2.1 VAE, official layout, f32 (base width 16)"},
 };
 
 int cmd_make_tiny(int argc, char **argv) {

@@ -1,24 +1,107 @@
 /* cmd_render.c: the default command, text to video or image. Holds the one
  * option table of the render path (each flag with its environment twin and
- * default) and hands the parsed configuration to the pipeline. */
+ * default), resolves a named model's files, and hands the request to the
+ * pipeline; rank 0 prints the configuration once, the progress and a summary. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/config.h"
+#include "comm/comm.h"
+#include "pipeline/t2v.h"
+#include "sampler/noise.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     const char *model, *model_dir, *dit, *t5, *vae, *tokenizer;
-    const char *prompt, *negative_prompt, *size, *sampler, *output, *save_latents, *backend;
-    int64_t frames, steps, seed, crf;
+    const char *prompt, *negative_prompt, *size, *sampler, *output, *save_latents, *backend, *seed;
+    int64_t frames, steps, crf, vae_tile;
     double cfg, shift, fps;
-    int verbose, json;
+    int verbose, quiet, json;
 } render_options;
+
+/* A flag the user did not give takes the named model's value. */
+static void apply_model_defaults(rl_args *a, render_options *o, const rl_model_config *c) {
+    if (!rl_args_find(a, "--steps")->set) o->steps = c->steps;
+    if (!rl_args_find(a, "--frames")->set) o->frames = c->frames;
+    if (!rl_args_find(a, "--cfg")->set) o->cfg = c->cfg;
+    if (!rl_args_find(a, "--shift")->set) o->shift = c->shift;
+    if (!rl_args_find(a, "--fps")->set) o->fps = c->fps;
+    if (!rl_args_find(a, "--sampler")->set) o->sampler = c->sampler;
+    if (!rl_args_find(a, "--size")->set) o->size = c->size;
+    if (!o->negative_prompt) o->negative_prompt = c->negative_prompt;
+}
+
+static int resolve_files(render_options *o, const rl_model_config *c, char paths[4][4096]) {
+    const char **given[4] = {&o->dit, &o->t5, &o->vae, &o->tokenizer};
+    const char *dir = o->model_dir ? o->model_dir : ".";
+    for (int k = 0; k < 4; k++) {
+        if (*given[k]) continue;
+        RL_TRY(rl_config_find_file(c, k, dir, paths[k], sizeof paths[k]));
+        *given[k] = paths[k];
+    }
+    return 0;
+}
+
+static int parse_size(const char *s, int *w, int *h) {
+    char x;
+    if (!s || sscanf(s, "%d%c%d", w, &x, h) != 3 || (x != 'x' && x != '*' && x != 'X'))
+        return rl_error_set("--size '%s' is not WIDTHxHEIGHT (e.g. 832x480)", s ? s : "");
+    return 0;
+}
+
+static void print_summary_json(const rl_t2v_request *r, const rl_t2v_report *rep, const char *backend, int world) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "output", r->output ? r->output : "");
+    if (r->save_latents) cJSON_AddStringToObject(j, "latents", r->save_latents);
+    cJSON_AddStringToObject(j, "prompt", r->prompt);
+    char seed[32], hash[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)rep->latents_hash);
+    cJSON_AddRawToObject(j, "seed", seed);
+    cJSON_AddNumberToObject(j, "steps", r->steps);
+    cJSON_AddNumberToObject(j, "width", r->width);
+    cJSON_AddNumberToObject(j, "height", r->height);
+    cJSON_AddNumberToObject(j, "frames", r->frames);
+    cJSON_AddStringToObject(j, "sampler", rl_sampler_kind_name(r->sampler));
+    cJSON_AddStringToObject(j, "backend", backend);
+    cJSON_AddNumberToObject(j, "ranks", world);
+    cJSON_AddStringToObject(j, "latents_hash", hash);
+    cJSON_AddNumberToObject(j, "seconds_per_step", rep->seconds_per_step);
+    cJSON *stages = cJSON_AddObjectToObject(j, "stages");
+    for (int s = 0; s < RL_STAGE_COUNT; s++) {
+        cJSON *st = cJSON_AddObjectToObject(stages, rl_stage_names[s]);
+        cJSON_AddNumberToObject(st, "seconds", rep->seconds[s]);
+        cJSON_AddNumberToObject(st, "peak_device_bytes", (double)rep->peak_bytes[s]);
+        cJSON_AddNumberToObject(st, "peak_host_bytes", (double)rep->host_peak_bytes[s]);
+    }
+    char *text = cJSON_Print(j);
+    printf("%s\n", text);
+    free(text);
+    cJSON_Delete(j);
+}
+
+static void print_summary(const rl_t2v_request *r, const rl_t2v_report *rep, const char *backend) {
+    double total = 0;
+    for (int s = 0; s < RL_STAGE_COUNT; s++) total += rep->seconds[s];
+    rl_log(RL_LOG_INFO, "done: %s in %.1f s (text %.1f s, dit %.1f s = %.2f s/step, vae %.1f s, write %.1f s) on %s\n",
+           r->output ? r->output : r->save_latents, total, rep->seconds[RL_STAGE_TEXT], rep->seconds[RL_STAGE_DIT],
+           rep->seconds_per_step, rep->seconds[RL_STAGE_VAE], rep->seconds[RL_STAGE_OUTPUT], backend);
+    for (int s = 0; s < RL_STAGE_COUNT; s++) {
+        char d[32], h[32];
+        rl_log(RL_LOG_VERBOSE, "  %-6s peak %s device, %s host\n", rl_stage_names[s],
+               rl_bytes_str(rep->peak_bytes[s], d, sizeof d), rl_bytes_str(rep->host_peak_bytes[s], h, sizeof h));
+    }
+    rl_log(RL_LOG_INFO, "seed %llu, latents hash %016llx\n", (unsigned long long)r->seed,
+           (unsigned long long)rep->latents_hash);
+}
 
 int cmd_render(int argc, char **argv) {
     render_options o;
     rl_opt opts[] = {
         {"--model", NULL, "RAYLIGHT_MODEL", RL_OPT_STR, &o.model, NULL, "NAME", "named model from configs/ (wan1.3b, wan14b, tiny)", 0, 0, 0},
-        {"--model-dir", NULL, "RAYLIGHT_MODELS", RL_OPT_STR, &o.model_dir, NULL, "DIR", "where named models' files are looked for", 0, 0, 0},
+        {"--model-dir", NULL, "RAYLIGHT_MODELS", RL_OPT_STR, &o.model_dir, NULL, "DIR", "where named models' files are looked for (default .)", 0, 0, 0},
         {"--dit", NULL, NULL, RL_OPT_STR, &o.dit, NULL, "FILE", "DiT weights (.safetensors or .index.json)", 0, 0, 0},
         {"--t5", NULL, NULL, RL_OPT_STR, &o.t5, NULL, "FILE", "umT5 text-encoder weights", 0, 0, 0},
         {"--vae", NULL, NULL, RL_OPT_STR, &o.vae, NULL, "FILE", "VAE weights", 0, 0, 0},
@@ -31,23 +114,81 @@ int cmd_render(int argc, char **argv) {
         {"--cfg", NULL, NULL, RL_OPT_FLOAT, &o.cfg, "5.0", "X", "classifier-free guidance scale (1 = off)", 0, 100, 0},
         {"--shift", NULL, NULL, RL_OPT_FLOAT, &o.shift, "5.0", "X", "sigma schedule shift", 0.01, 100, 0},
         {"--sampler", NULL, NULL, RL_OPT_STR, &o.sampler, "unipc", "NAME", "unipc, euler or dpm++", 0, 0, 0},
-        {"--seed", NULL, "RAYLIGHT_SEED", RL_OPT_INT, &o.seed, "-1", "N", "noise seed (-1 = random, printed)", -1, 9.2e18, 0},
-        {"--output", "-o", NULL, RL_OPT_STR, &o.output, "out.mp4", "FILE", "out.mp4, out.png, or dir/ for PNG frames", 0, 0, 0},
+        {"--seed", NULL, "RAYLIGHT_SEED", RL_OPT_STR, &o.seed, "-1", "N", "noise seed (-1 = random, printed)", 0, 0, 0},
+        {"--output", "-o", NULL, RL_OPT_STR, &o.output, "out.mp4", "FILE", "out.mp4, out.png (1 frame), or dir/ for PNG frames", 0, 0, 0},
         {"--fps", NULL, NULL, RL_OPT_FLOAT, &o.fps, "16", "X", "frames per second of the MP4", 1, 240, 0},
         {"--crf", NULL, NULL, RL_OPT_INT, &o.crf, "18", "N", "H.264 quality (0 best .. 51 worst)", 0, 51, 0},
         {"--save-latents", NULL, NULL, RL_OPT_STR, &o.save_latents, NULL, "FILE", "also write the final latents (.safetensors)", 0, 0, 0},
+        {"--vae-tile", NULL, NULL, RL_OPT_INT, &o.vae_tile, "0", "N", "decode in spatial tiles of N latent pixels (0 = whole frame)", 0, 4096, 0},
         {"--backend", NULL, "RAYLIGHT_BACKEND", RL_OPT_STR, &o.backend, "auto", "NAME", "cpu, cuda, or auto (cuda when a GPU is usable)", 0, 0, 0},
         {"--verbose", "-v", "RAYLIGHT_VERBOSE", RL_OPT_FLAG, &o.verbose, NULL, NULL, "per-stage timings and peak memory", 0, 0, 0},
-        {"--json", NULL, NULL, RL_OPT_FLAG, &o.json, NULL, NULL, "print the closing summary as JSON", 0, 0, 0},
+        {"--quiet", "-q", NULL, RL_OPT_FLAG, &o.quiet, NULL, NULL, "no progress or summary (errors only)", 0, 0, 0},
+        {"--json", NULL, NULL, RL_OPT_FLAG, &o.json, NULL, NULL, "print the closing summary as JSON on stdout", 0, 0, 0},
     };
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
-                 "Commands: info, eval, tokenize, version (raylight-gen COMMAND --help).",
+                 "Commands: info, eval, tokenize, make-tiny, version (raylight-gen COMMAND --help).\n"
+                 "Exit status: 0 done, 1 error (a message names the flag, file or rank at fault).",
                  opts, (int)(sizeof opts / sizeof *opts), 0, 0, NULL, 0, 0};
     int rc = rl_args_parse(&a, argc, argv);
     free(a.positional);
     if (rc != 0 || a.help) return rc;
+    rl_log_set_level(o.quiet ? RL_LOG_QUIET : o.verbose ? RL_LOG_VERBOSE : RL_LOG_INFO);
     if (!o.prompt) return rl_error_set("--prompt is required (what to render); see raylight-gen --help");
-    return rl_error_set("text-to-video rendering is not in this build yet: the pipeline is still being built; "
-                        "the commands info, eval and version work");
+
+    rl_model_config cfg;
+    int have_cfg = 0;
+    char paths[4][4096];
+    if (o.model) {
+        RL_TRY(rl_config_load(o.model, &cfg));
+        have_cfg = 1;
+        apply_model_defaults(&a, &o, &cfg);
+        if (resolve_files(&o, &cfg, paths) != 0) goto fail;
+    } else if (!o.dit || !o.t5 || !o.vae || !o.tokenizer) {
+        return rl_error_set("give --model NAME (with --model-dir DIR), or all of --dit, --t5, --vae and --tokenizer");
+    }
+    rl_t2v_request r = {0};
+    r.dit_path = o.dit, r.t5_path = o.t5, r.vae_path = o.vae, r.tokenizer_path = o.tokenizer;
+    r.model_name = have_cfg ? cfg.name : NULL;
+    r.prompt = o.prompt, r.negative_prompt = o.negative_prompt;
+    r.frames = (int)o.frames, r.steps = (int)o.steps, r.cfg = o.cfg, r.shift = o.shift, r.fps = o.fps;
+    r.crf = (int)o.crf, r.vae_tile = (int)o.vae_tile, r.save_latents = o.save_latents, r.output = o.output;
+    r.progress = !o.quiet;
+    int is_random = 0;
+    if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
+        rl_seed_parse(o.seed, &r.seed, &is_random) != 0 || rl_t2v_validate(&r) != 0)
+        goto fail;
+
+    rl_world world;
+    if (rl_world_init(NULL, NULL, &world) != 0) goto fail;
+    const char *bname = o.backend;
+    if (!strcmp(bname, "auto")) {
+        rl_backend *probe = rl_backend_by_name("cuda");
+        bname = probe ? "cuda" : "cpu";
+        rl_error_clear();
+    }
+    rl_backend *be = !strcmp(bname, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(bname);
+    if (!be) {
+        rl_error_wrap("--backend %s", o.backend);
+        goto fail;
+    }
+    rl_comm *comm = rl_comm_world_host();
+    if (!comm) goto fail;
+    rl_log(RL_LOG_INFO, "raylight-gen %s: %s, %dx%d, %d frames, %d steps, cfg %g, shift %g, %s, seed %llu%s, %s x %d\n",
+           RL_VERSION, have_cfg ? cfg.name : r.dit_path, r.width, r.height, r.frames, r.steps, r.cfg, r.shift,
+           rl_sampler_kind_name(r.sampler), (unsigned long long)r.seed, is_random ? " (random)" : "", be->name,
+           world.size);
+    rl_t2v_report rep;
+    rc = rl_t2v_render(&r, be, comm, &rep);
+    if (rc == 0 && comm->rank == 0) {
+        if (o.json) print_summary_json(&r, &rep, be->name, world.size);
+        else print_summary(&r, &rep, be->name);
+    }
+    comm->destroy(comm);
+    if (have_cfg) rl_config_free(&cfg);
+    if (rc == 0) rl_world_finalize();
+    return rc;
+fail:
+    if (have_cfg) rl_config_free(&cfg);
+    return -1;
 }

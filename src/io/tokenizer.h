@@ -28,6 +28,10 @@ int rl_tokenizer_encode(const rl_tokenizer *t, const char *utf8, int32_t **ids, 
 /* One past the largest id the tokenizer can emit (model pieces and added tokens). */
 int rl_tokenizer_id_limit(const rl_tokenizer *t);
 
+/* Writes a small unigram tokenizer.json with byte fallback (any UTF-8 text
+ * tokenizes) for make-tiny; *vocab_size receives its piece count. */
+int rl_tokenizer_write_tiny(const char *path, int *vocab_size);
+
 /* Wan's prompt cleaning ('whitespace' mode, without ftfy): Python
  * html.unescape twice, strip, every run of Unicode white space -> one space,
  * strip. *out is malloc'ed. */

@@ -1,0 +1,53 @@
+/* t2v.h: text to video, the whole pipeline in stages:
+ *   text   tokenizer + umT5 -> context (and the negative one); encoder freed
+ *   dit    noise -> sampler loop with classifier-free guidance -> latents; DiT freed
+ *   vae    latents -> frames -> MP4 / PNG (rank 0)
+ * Each stage loads one model, reports its time and peak memory, and frees it
+ * before the next. */
+#ifndef RL_PIPELINE_T2V_H
+#define RL_PIPELINE_T2V_H
+
+#include "comm/comm.h"
+#include "raylight.h"
+#include "sampler/sampler.h"
+
+typedef struct {
+    const char *dit_path, *t5_path, *vae_path, *tokenizer_path;
+    const char *model_name; /* for the metadata */
+    const char *prompt, *negative_prompt;
+    int width, height, frames, steps;
+    double cfg, shift, fps;
+    int crf;
+    rl_sampler_kind sampler;
+    uint64_t seed;
+    const char *output;       /* file or dir/; NULL with save_latents only */
+    const char *save_latents; /* .safetensors with tensor "latents" f32 [16,T,h,w], or NULL */
+    int vae_tile;             /* latent pixels per tile edge, 0 = untiled */
+    int progress;             /* 0 quiet, 1 progress lines */
+} rl_t2v_request;
+
+enum { RL_STAGE_TEXT = 0, RL_STAGE_DIT, RL_STAGE_VAE, RL_STAGE_OUTPUT, RL_STAGE_COUNT };
+extern const char *const rl_stage_names[RL_STAGE_COUNT];
+
+typedef struct {
+    double seconds[RL_STAGE_COUNT];
+    size_t peak_bytes[RL_STAGE_COUNT]; /* device peak during the stage (this rank) */
+    size_t host_peak_bytes[RL_STAGE_COUNT];
+    double seconds_per_step;
+    int64_t latent_shape[4];
+    uint64_t latents_hash; /* FNV-1a of the final f32 latents */
+    int prompt_tokens, negative_tokens;
+} rl_t2v_report;
+
+/* Checks sizes, frames, steps and the output path before any model is loaded;
+ * errors name the flag. */
+int rl_t2v_validate(const rl_t2v_request *r);
+int rl_t2v_render(const rl_t2v_request *r, rl_backend *be, rl_comm *comm, rl_t2v_report *rep);
+
+/* The text stage alone: clean, tokenize, truncate to 512 keeping </s>, encode.
+ * *context is a malloc'd host f32 [*len, *dim]. */
+int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *prompt,
+                   const char *negative, float **context, int64_t *len, float **neg_context, int64_t *neg_len,
+                   int64_t *dim);
+
+#endif
