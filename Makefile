@@ -104,7 +104,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard include/*.h src/*/*.h tests/*.h kernels/*.h kernels/*.cuh)
 
-.PHONY: all test test-gpu bench fuzz asan clean tiny demo
+.PHONY: all test test-gpu bench fuzz asan clean demo
 all: $(BUILD)/raylight-gen
 
 $(BUILD)/%.o: %.c $(HEADERS)
@@ -129,6 +129,13 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libraylight.a $(HEADERS)
 test: $(BUILD)/raylight-gen $(TEST_BIN)
 	@$(MAKE) --no-print-directory asan >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
+
+# The built-in demo: tiny random models from make-tiny, rendered to demo.mp4
+# (on the GPU when one is usable, else on the CPU; a few seconds either way).
+demo: $(BUILD)/raylight-gen
+	$(BUILD)/raylight-gen make-tiny --out $(BUILD)/tiny
+	$(BUILD)/raylight-gen --model tiny --model-dir $(BUILD)/tiny --prompt "a red fox in snow" --seed 42 \
+	  -o $(if $(filter 1,$(FFMPEG)),demo.mp4,demo-frames/)
 
 test-gpu: $(BUILD)/raylight-gen $(TEST_BIN)
 	@BUILD=$(BUILD) RL_TEST_GPU=1 bash tests/run.sh gpu

@@ -3,6 +3,7 @@
  * runs the conditional and the unconditional DiT pass and downloads both. */
 #include "pipeline/t2v.h"
 
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
 #include "models/wan_vae.h"
@@ -16,6 +17,32 @@
 
 const char *const rl_stage_names[RL_STAGE_COUNT] = {"text", "dit", "vae", "output"};
 
+/* Opens each weight file's header (cheap: the data stays unread) so that a wrong,
+ * missing or damaged file is reported before minutes of work, naming its flag. */
+static int check_weight_file(const char *path, const char *flag, rl_model_kind want) {
+    rl_safetensors st;
+    rl_ckpt ck;
+    if (!path) return rl_error_set("%s: no file given", flag);
+    if (rl_st_open(&st, path) != 0) return rl_error_wrap("%s", flag);
+    int rc = rl_checkpoint_detect(&st, &ck);
+    if (rc == 0 && ck.kind != want)
+        rc = rl_error_set("%s %s: this file holds a %s, not a %s", flag, path, rl_model_kind_name(ck.kind),
+                          rl_model_kind_name(want));
+    else if (rc != 0)
+        rl_error_wrap("%s", flag);
+    rl_st_close(&st);
+    return rc;
+}
+
+static int check_files(const rl_t2v_request *r) {
+    RL_TRY(check_weight_file(r->dit_path, "--dit", RL_MODEL_WAN_DIT));
+    RL_TRY(check_weight_file(r->t5_path, "--t5", RL_MODEL_UMT5));
+    RL_TRY(check_weight_file(r->vae_path, "--vae", RL_MODEL_WAN_VAE));
+    if (!r->tokenizer_path || access(r->tokenizer_path, R_OK) != 0)
+        return rl_error_set("--tokenizer %s: cannot read the file", r->tokenizer_path ? r->tokenizer_path : "(none)");
+    return 0;
+}
+
 int rl_t2v_validate(const rl_t2v_request *r) {
     if (r->width <= 0 || r->height <= 0 || r->width % 16 || r->height % 16)
         return rl_error_set("--size %dx%d: width and height must be positive multiples of 16 (e.g. 832x480)",
@@ -27,7 +54,7 @@ int rl_t2v_validate(const rl_t2v_request *r) {
     if (r->steps < 1) return rl_error_set("--steps %d: at least one step is needed", r->steps);
     if (!r->prompt) return rl_error_set("--prompt is required (what to render)");
     if (r->output) RL_TRY(rl_output_check_path(r->output, r->frames));
-    return 0;
+    return check_files(r);
 }
 
 static void stage_begin(rl_backend *be, double *t0) {
