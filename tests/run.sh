@@ -16,7 +16,9 @@ run_one() { # name, command...
     local rc=$?
     local p f
     p=$(grep -c '^PASS: ' "$log"); f=$(grep -c '^FAIL: ' "$log")
-    if [ "$f" -gt 0 ] || [ -n "${VERBOSE:-}" ]; then
+    if [ -n "${VERBOSE:-}" ]; then
+        grep -E '^(PASS|FAIL): |^  ' "$log" || true
+    elif [ "$f" -gt 0 ]; then
         grep -E '^(PASS|FAIL): |^  ' "$log" | grep -v '^PASS: ' || true
     fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
