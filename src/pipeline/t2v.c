@@ -43,7 +43,7 @@ static int check_files(const rl_t2v_request *r) {
     return 0;
 }
 
-int rl_t2v_validate(const rl_t2v_request *r) {
+int rl_t2v_validate_settings(const rl_t2v_request *r) {
     if (r->width <= 0 || r->height <= 0 || r->width % 16 || r->height % 16)
         return rl_error_set("--size %dx%d: width and height must be positive multiples of 16 (e.g. 832x480)",
                             r->width, r->height);
@@ -54,6 +54,11 @@ int rl_t2v_validate(const rl_t2v_request *r) {
     if (r->steps < 1) return rl_error_set("--steps %d: at least one step is needed", r->steps);
     if (!r->prompt) return rl_error_set("--prompt is required (what to render)");
     if (r->output) RL_TRY(rl_output_check_path(r->output, r->frames));
+    return 0;
+}
+
+int rl_t2v_validate(const rl_t2v_request *r) {
+    RL_TRY(rl_t2v_validate_settings(r));
     return check_files(r);
 }
 
@@ -72,10 +77,18 @@ static void stage_end(rl_backend *be, rl_t2v_report *rep, int stage, double t0) 
            rl_bytes_str(rep->peak_bytes[stage], b, sizeof b), be->name);
 }
 
-static void progress_line(int step, int n, double elapsed) {
+/* Which prompt of a batch is running, for the progress prefix (n == 1: none). */
+typedef struct {
+    int k, n;
+} batch_pos;
+
+static void progress_line(batch_pos bp, int step, int n, double elapsed) {
     double per = elapsed / step, eta = per * (n - step);
-    if (isatty(2)) rl_log(RL_LOG_INFO, "\rstep %d/%d  %.2f s/it  ETA %.0f s   %s", step, n, per, eta, step == n ? "\n" : "");
-    else rl_log(RL_LOG_INFO, "step %d/%d  %.2f s/it  ETA %.0f s\n", step, n, per, eta);
+    char pre[48] = "";
+    if (bp.n > 1) snprintf(pre, sizeof pre, "prompt %d/%d: ", bp.k + 1, bp.n);
+    if (isatty(2))
+        rl_log(RL_LOG_INFO, "\r%sstep %d/%d  %.2f s/it  ETA %.0f s   %s", pre, step, n, per, eta, step == n ? "\n" : "");
+    else rl_log(RL_LOG_INFO, "%sstep %d/%d  %.2f s/it  ETA %.0f s\n", pre, step, n, per, eta);
 }
 
 /* One DiT call on host latents: upload x, forward, download v. */
@@ -94,10 +107,28 @@ static int upload_context(rl_backend *be, const float *host, int64_t len, int64_
     return be->upload(be, p, host, bytes);
 }
 
-static int run_dit(const rl_t2v_request *r, rl_backend *be, const float *ctx, int64_t ctx_len, const float *neg,
-                   int64_t neg_len, int64_t text_dim, float *latents, rl_t2v_report *rep) {
-    rl_wan_dit m;
-    RL_TRY(wan_dit_load(&m, r->dit_path, be));
+/* The loaded DiT must fit the text encoder's features and the VAE's latents. */
+static int dit_check_compatible(const rl_wan_dit *m, const rl_t2v_request *r, int64_t text_dim) {
+    if (m->cfg.text_dim != text_dim)
+        return rl_error_set("the DiT %s takes text features of width %lld but the text encoder %s gives %lld; the two "
+                            "files are from different models", r->dit_path, (long long)m->cfg.text_dim, r->t5_path,
+                            (long long)text_dim);
+    if (m->cfg.in_dim != 16)
+        return rl_error_set("the DiT %s takes %lld latent channels but the Wan 2.1 VAE gives 16 (an image-to-video or "
+                            "other model?)", r->dit_path, (long long)m->cfg.in_dim);
+    return 0;
+}
+
+/* The host-side text features of one request (neg NULL: no guidance). */
+typedef struct {
+    const float *ctx, *neg; /* [ctx_len, dim], [neg_len, dim] */
+    int64_t ctx_len, neg_len, dim;
+} text_features;
+
+/* Samples one request with the loaded DiT m: noise from the seed, then the
+ * sampler loop with classifier-free guidance; latents [16,T,h,w] on the host. */
+static int sample_one(rl_wan_dit *m, const rl_t2v_request *r, rl_backend *be, const text_features *tf,
+                      float *latents, rl_t2v_report *rep, batch_pos bp) {
     int rc = -1;
     rl_sampler s;
     int sampler_ok = 0;
@@ -106,18 +137,7 @@ static int run_dit(const rl_t2v_request *r, rl_backend *be, const float *ctx, in
     const int64_t *ls = rep->latent_shape;
     int64_t numel = ls[0] * ls[1] * ls[2] * ls[3];
     size_t bytes = (size_t)numel * sizeof(float);
-    int guidance = r->cfg != 1.0 && neg;
-    if (m.cfg.text_dim != text_dim) {
-        rl_error_set("the DiT %s takes text features of width %lld but the text encoder %s gives %lld; the two files "
-                     "are from different models", r->dit_path, (long long)m.cfg.text_dim, r->t5_path,
-                     (long long)text_dim);
-        goto done;
-    }
-    if (m.cfg.in_dim != ls[0]) {
-        rl_error_set("the DiT %s takes %lld latent channels but the Wan 2.1 VAE gives 16 (an image-to-video or other "
-                     "model?)", r->dit_path, (long long)m.cfg.in_dim);
-        goto done;
-    }
+    int guidance = r->cfg != 1.0 && tf->neg;
     x_dev.data = be->alloc(be, bytes);
     y_dev.data = be->alloc(be, bytes);
     vc = malloc(bytes);
@@ -129,8 +149,8 @@ static int run_dit(const rl_t2v_request *r, rl_backend *be, const float *ctx, in
     }
     x_dev = rl_tensor_make(x_dev.data, RL_F32, be->device, 4, ls);
     y_dev = rl_tensor_make(y_dev.data, RL_F32, be->device, 4, ls);
-    if (upload_context(be, ctx, ctx_len, text_dim, &c_dev) != 0) goto done;
-    if (guidance && upload_context(be, neg, neg_len, text_dim, &n_dev) != 0) goto done;
+    if (upload_context(be, tf->ctx, tf->ctx_len, tf->dim, &c_dev) != 0) goto done;
+    if (guidance && upload_context(be, tf->neg, tf->neg_len, tf->dim, &n_dev) != 0) goto done;
     if (rl_randn_torch(latents, numel, r->seed) != 0) goto done;
     if (rl_sampler_init(&s, r->sampler, r->steps, r->shift, numel) != 0) goto done;
     sampler_ok = 1;
@@ -138,13 +158,13 @@ static int run_dit(const rl_t2v_request *r, rl_backend *be, const float *ctx, in
     for (int i = 0; i < s.sched.n; i++) {
         double t = rl_sampler_timestep(&s, i);
         if (be->upload(be, x_dev.data, latents, bytes) != 0) goto done;
-        if (dit_velocity(&m, be, &x_dev, &y_dev, &c_dev, t, vc) != 0) goto done;
+        if (dit_velocity(m, be, &x_dev, &y_dev, &c_dev, t, vc) != 0) goto done;
         if (guidance) {
-            if (dit_velocity(&m, be, &x_dev, &y_dev, &n_dev, t, vu) != 0) goto done;
+            if (dit_velocity(m, be, &x_dev, &y_dev, &n_dev, t, vu) != 0) goto done;
             rl_cfg_combine(vc, vc, vu, (float)r->cfg, numel);
         }
         if (rl_sampler_step(&s, vc, latents) != 0) goto done;
-        if (r->progress) progress_line(i + 1, s.sched.n, rl_time_now() - t0);
+        if (r->progress) progress_line(bp, i + 1, s.sched.n, rl_time_now() - t0);
     }
     rep->seconds_per_step = (rl_time_now() - t0) / s.sched.n;
     rc = 0;
@@ -156,7 +176,6 @@ done:
     if (n_dev.data) be->free(be, n_dev.data, rl_tensor_nbytes(&n_dev));
     free(vc);
     free(vu);
-    wan_dit_free(&m);
     return rc;
 }
 
@@ -169,90 +188,184 @@ static int save_latents(const char *path, const float *latents, const int64_t *s
     return rc == 0 ? 0 : rl_error_wrap("--save-latents %s", path);
 }
 
-static int run_vae_and_write(const rl_t2v_request *r, rl_backend *be, const float *latents, rl_t2v_report *rep) {
+static int write_frames(const rl_t2v_request *r, const float *video, int64_t F, int64_t H, int64_t W) {
+    char seed[32], steps[16], cfg[32], shift[32], size[32], frames[16];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
+    snprintf(steps, sizeof steps, "%d", r->steps);
+    snprintf(cfg, sizeof cfg, "%g", r->cfg);
+    snprintf(shift, sizeof shift, "%g", r->shift);
+    snprintf(size, sizeof size, "%dx%d", r->width, r->height);
+    snprintf(frames, sizeof frames, "%d", r->frames);
+    rl_meta_kv meta[] = {
+        {"prompt", r->prompt},
+        {"negative_prompt", r->negative_prompt ? r->negative_prompt : ""},
+        {"seed", seed},
+        {"steps", steps},
+        {"cfg", cfg},
+        {"shift", shift},
+        {"sampler", rl_sampler_kind_name(r->sampler)},
+        {"size", size},
+        {"frames", frames},
+        {"model", r->model_name ? r->model_name : r->dit_path},
+        {"software", "raylight-gen " RL_VERSION},
+    };
+    rl_frames fr = {video, (int)F, (int)H, (int)W, r->fps, r->crf, meta, (int)(sizeof meta / sizeof *meta)};
+    return rl_write_output(r->output, &fr);
+}
+
+/* Decodes one request's latents with the loaded VAE and writes its output. */
+static int decode_and_write(rl_wan_vae *vae, const rl_t2v_request *r, rl_backend *be, const float *latents,
+                            rl_t2v_report *rep, double vae_t0) {
     const int64_t *ls = rep->latent_shape;
-    rl_wan_vae vae;
-    RL_TRY(wan_vae_load(&vae, r->vae_path, be, RL_VAE_DECODER));
     int64_t F = 4 * (ls[1] - 1) + 1, H = ls[2] * 8, W = ls[3] * 8;
     float *video = malloc((size_t)(3 * F * H * W) * sizeof(float));
-    if (!video) {
-        wan_vae_free(&vae);
+    if (!video)
         return rl_error_set("out of host memory for %lld frames of %lldx%lld", (long long)F, (long long)W, (long long)H);
-    }
     rl_vae_tiling tiling = {r->vae_tile, r->vae_tile ? r->vae_tile / 4 : 0};
-    double t0;
-    stage_begin(be, &t0);
-    int rc = wan_vae_decode(&vae, latents, ls[1], ls[2], ls[3], video, r->vae_tile ? &tiling : NULL, NULL);
-    wan_vae_free(&vae);
-    stage_end(be, rep, RL_STAGE_VAE, t0);
+    int rc = wan_vae_decode(vae, latents, ls[1], ls[2], ls[3], video, r->vae_tile ? &tiling : NULL, NULL);
+    stage_end(be, rep, RL_STAGE_VAE, vae_t0);
     if (rc == 0 && r->output) {
-        char seed[32], steps[16], cfg[32], shift[32], size[32], frames[16];
-        snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
-        snprintf(steps, sizeof steps, "%d", r->steps);
-        snprintf(cfg, sizeof cfg, "%g", r->cfg);
-        snprintf(shift, sizeof shift, "%g", r->shift);
-        snprintf(size, sizeof size, "%dx%d", r->width, r->height);
-        snprintf(frames, sizeof frames, "%d", r->frames);
-        rl_meta_kv meta[] = {
-            {"prompt", r->prompt},
-            {"negative_prompt", r->negative_prompt ? r->negative_prompt : ""},
-            {"seed", seed},
-            {"steps", steps},
-            {"cfg", cfg},
-            {"shift", shift},
-            {"sampler", rl_sampler_kind_name(r->sampler)},
-            {"size", size},
-            {"frames", frames},
-            {"model", r->model_name ? r->model_name : r->dit_path},
-            {"software", "raylight-gen " RL_VERSION},
-        };
-        rl_frames fr = {video, (int)F, (int)H, (int)W, r->fps, r->crf, meta, (int)(sizeof meta / sizeof *meta)};
+        double t0;
         stage_begin(be, &t0);
-        rc = rl_write_output(r->output, &fr);
+        rc = write_frames(r, video, F, H, W);
         stage_end(be, rep, RL_STAGE_OUTPUT, t0);
     }
     free(video);
     return rc;
 }
 
-int rl_t2v_render(const rl_t2v_request *r, rl_backend *be, rl_comm *comm, rl_t2v_report *rep) {
-    memset(rep, 0, sizeof *rep);
-    RL_TRY(rl_t2v_validate(r));
-    int64_t *ls = rep->latent_shape;
-    ls[0] = 16, ls[1] = (r->frames - 1) / 4 + 1, ls[2] = r->height / 8, ls[3] = r->width / 8;
-    float *ctx = NULL, *neg = NULL, *latents = NULL;
-    int64_t ctx_len = 0, neg_len = 0, dim = 0;
+/* Encodes each distinct prompt and negative prompt once; pi[i] and ni[i] index
+ * request i's texts in the returned arrays (ni[i] = -1: no guidance). */
+static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_report *reps, const char **texts,
+                      int *pi, int *ni, float **ctx, int64_t *lens, int64_t *dim) {
+    int nt = 0;
+    for (int i = 0; i < n; i++) {
+        const char *want[2] = {reqs[i].prompt,
+                               reqs[i].cfg != 1.0 ? (reqs[i].negative_prompt ? reqs[i].negative_prompt : "") : NULL};
+        int *slot[2] = {&pi[i], &ni[i]};
+        for (int w = 0; w < 2; w++) {
+            *slot[w] = -1;
+            if (!want[w]) continue;
+            for (int j = 0; j < nt && *slot[w] < 0; j++)
+                if (!strcmp(texts[j], want[w])) *slot[w] = j;
+            if (*slot[w] < 0) texts[nt] = want[w], *slot[w] = nt++;
+        }
+    }
     double t0;
-    int rc = -1;
-    int guidance = r->cfg != 1.0;
-
     stage_begin(be, &t0);
-    if (rl_text_encode(r->tokenizer_path, r->t5_path, be, r->prompt,
-                       guidance ? (r->negative_prompt ? r->negative_prompt : "") : NULL, &ctx, &ctx_len,
-                       guidance ? &neg : NULL, &neg_len, &dim) != 0)
-        goto done;
-    stage_end(be, rep, RL_STAGE_TEXT, t0);
-    rep->prompt_tokens = (int)ctx_len;
-    rep->negative_tokens = (int)neg_len;
+    RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, be, texts, nt, ctx, lens, dim));
+    for (int i = 0; i < n; i++) {
+        stage_end(be, &reps[i], RL_STAGE_TEXT, t0);
+        if (i > 0) reps[i].seconds[RL_STAGE_TEXT] = reps[0].seconds[RL_STAGE_TEXT] / n;
+        reps[i].prompt_tokens = (int)lens[pi[i]];
+        reps[i].negative_tokens = ni[i] >= 0 ? (int)lens[ni[i]] : 0;
+    }
+    if (n > 1) reps[0].seconds[RL_STAGE_TEXT] /= n;
+    return nt;
+}
 
-    latents = malloc((size_t)(ls[0] * ls[1] * ls[2] * ls[3]) * sizeof(float));
-    if (!latents) {
-        rl_error_set("out of host memory for the latents");
+static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_report *reps, const int *pi,
+                     const int *ni, float *const *ctx, const int64_t *lens, int64_t dim, float **latents) {
+    rl_wan_dit m;
+    double t0;
+    stage_begin(be, &t0);
+    RL_TRY(wan_dit_load(&m, reqs[0].dit_path, be));
+    int rc = dit_check_compatible(&m, &reqs[0], dim);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (i > 0) stage_begin(be, &t0);
+        const int64_t *ls = reps[i].latent_shape;
+        size_t numel = (size_t)(ls[0] * ls[1] * ls[2] * ls[3]);
+        text_features tf = {ctx[pi[i]], ni[i] >= 0 ? ctx[ni[i]] : NULL, lens[pi[i]], ni[i] >= 0 ? lens[ni[i]] : 0, dim};
+        latents[i] = malloc(numel * sizeof(float));
+        if (!latents[i]) rc = rl_error_set("out of host memory for the latents");
+        if (rc == 0) rc = sample_one(&m, &reqs[i], be, &tf, latents[i], &reps[i], (batch_pos){i, n});
+        if (rc != 0 && reqs[i].label) rl_error_wrap("%s", reqs[i].label);
+        if (rc != 0) break;
+        stage_end(be, &reps[i], RL_STAGE_DIT, t0);
+        reps[i].latents_hash = rl_hash64(latents[i], numel * sizeof(float));
+    }
+    wan_dit_free(&m);
+    return rc;
+}
+
+/* Rank 0: saves latents where asked, then loads the VAE once and decodes and
+ * writes every request that wants frames. */
+static int batch_vae(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_report *reps, float *const *latents) {
+    int need_vae = 0;
+    for (int i = 0; i < n; i++) {
+        if (reqs[i].save_latents && save_latents(reqs[i].save_latents, latents[i], reps[i].latent_shape) != 0)
+            return reqs[i].label ? rl_error_wrap("%s", reqs[i].label) : -1;
+        need_vae |= reqs[i].output || !reqs[i].save_latents;
+    }
+    if (!need_vae) return 0;
+    rl_wan_vae vae;
+    double t0;
+    stage_begin(be, &t0);
+    RL_TRY(wan_vae_load(&vae, reqs[0].vae_path, be, RL_VAE_DECODER));
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (!reqs[i].output && reqs[i].save_latents) continue;
+        if (i > 0) stage_begin(be, &t0);
+        rc = decode_and_write(&vae, &reqs[i], be, latents[i], &reps[i], t0);
+        if (rc != 0 && reqs[i].label) rl_error_wrap("%s", reqs[i].label);
+    }
+    wan_vae_free(&vae);
+    return rc;
+}
+
+static int batch_check(const rl_t2v_request *reqs, int n) {
+    if (n < 1) return rl_error_set("no prompts to render");
+    for (int i = 0; i < n; i++) {
+        const rl_t2v_request *r = &reqs[i], *a = &reqs[0];
+        if (rl_t2v_validate_settings(r) != 0) return r->label ? rl_error_wrap("%s", r->label) : -1;
+        if (strcmp(r->dit_path, a->dit_path) || strcmp(r->t5_path, a->t5_path) || strcmp(r->vae_path, a->vae_path) ||
+            strcmp(r->tokenizer_path, a->tokenizer_path))
+            return rl_error_set("%s: every prompt of a batch must use the same model files",
+                                r->label ? r->label : "a request");
+        for (int j = 0; j < i && r->output; j++)
+            if (reqs[j].output && !strcmp(reqs[j].output, r->output))
+                return rl_error_set("%s: output %s is also the output of %s; give each prompt its own output",
+                                    r->label ? r->label : "a request", r->output,
+                                    reqs[j].label ? reqs[j].label : "an earlier prompt");
+    }
+    return check_files(&reqs[0]);
+}
+
+int rl_t2v_render_batch(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm *comm, rl_t2v_report *reps) {
+    RL_TRY(batch_check(reqs, n));
+    const char **texts = calloc((size_t)(2 * n), sizeof *texts);
+    int *pi = calloc((size_t)(2 * n), sizeof *pi), *ni = pi ? pi + n : NULL;
+    float **ctx = calloc((size_t)(2 * n), sizeof *ctx), **latents = calloc((size_t)n, sizeof *latents);
+    int64_t *lens = calloc((size_t)(2 * n), sizeof *lens), dim = 0;
+    int rc = -1, nt = 0;
+    if (!texts || !pi || !ctx || !latents || !lens) {
+        rl_error_set("out of host memory for %d prompts", n);
         goto done;
     }
-    stage_begin(be, &t0);
-    if (run_dit(r, be, ctx, ctx_len, neg, neg_len, dim, latents, rep) != 0) goto done;
-    stage_end(be, rep, RL_STAGE_DIT, t0);
-    rep->latents_hash = rl_hash64(latents, (size_t)(ls[0] * ls[1] * ls[2] * ls[3]) * sizeof(float));
-
-    if (comm->rank == 0) {
-        if (r->save_latents && save_latents(r->save_latents, latents, ls) != 0) goto done;
-        if ((r->output || !r->save_latents) && run_vae_and_write(r, be, latents, rep) != 0) goto done;
+    for (int i = 0; i < n; i++) {
+        memset(&reps[i], 0, sizeof reps[i]);
+        int64_t *ls = reps[i].latent_shape;
+        ls[0] = 16, ls[1] = (reqs[i].frames - 1) / 4 + 1, ls[2] = reqs[i].height / 8, ls[3] = reqs[i].width / 8;
     }
+    nt = batch_text(reqs, n, be, reps, texts, pi, ni, ctx, lens, &dim);
+    if (nt < 0) goto done;
+    if (batch_dit(reqs, n, be, reps, pi, ni, ctx, lens, dim, latents) != 0) goto done;
+    for (int j = 0; j < nt; j++) free(ctx[j]), ctx[j] = NULL; /* contexts are done before the VAE loads */
+    if (comm->rank == 0 && batch_vae(reqs, n, be, reps, latents) != 0) goto done;
     rc = 0;
 done:
+    if (ctx)
+        for (int j = 0; j < nt; j++) free(ctx[j]);
+    if (latents)
+        for (int i = 0; i < n; i++) free(latents[i]);
+    free(texts);
+    free(pi);
     free(ctx);
-    free(neg);
     free(latents);
+    free(lens);
     return rc;
+}
+
+int rl_t2v_render(const rl_t2v_request *r, rl_backend *be, rl_comm *comm, rl_t2v_report *rep) {
+    return rl_t2v_render_batch(r, 1, be, comm, rep);
 }

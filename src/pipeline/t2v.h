@@ -24,6 +24,7 @@ typedef struct {
     const char *save_latents; /* .safetensors with tensor "latents" f32 [16,T,h,w], or NULL */
     int vae_tile;             /* latent pixels per tile edge, 0 = untiled */
     int progress;             /* 0 quiet, 1 progress lines */
+    const char *label;        /* "prompts.txt:3" for a batch line (error context), or NULL */
 } rl_t2v_request;
 
 enum { RL_STAGE_TEXT = 0, RL_STAGE_DIT, RL_STAGE_VAE, RL_STAGE_OUTPUT, RL_STAGE_COUNT };
@@ -42,10 +43,25 @@ typedef struct {
 /* Checks sizes, frames, steps and the output path before any model is loaded;
  * errors name the flag. */
 int rl_t2v_validate(const rl_t2v_request *r);
+/* The same checks without opening the weight files (for each line of a batch). */
+int rl_t2v_validate_settings(const rl_t2v_request *r);
 int rl_t2v_render(const rl_t2v_request *r, rl_backend *be, rl_comm *comm, rl_t2v_report *rep);
+/* n requests naming the same four model files (--prompts-file): every request is
+ * validated first, then the text encoder, the DiT and the VAE are each loaded
+ * once (text for all, sampling for all, decode and write for all). Contexts and
+ * latents of all requests wait on the host between stages. reps[i] holds request
+ * i's own times and peaks (the text stage's time is shared evenly; loading the DiT
+ * and the VAE counts in the first request's stage time).
+ * Progress lines carry "prompt i/n" when n > 1. */
+int rl_t2v_render_batch(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm *comm, rl_t2v_report *reps);
 
 /* The text stage alone: clean, tokenize, truncate to 512 keeping </s>, encode.
  * *context is a malloc'd host f32 [*len, *dim]. */
+/* texts[0..n) encoded with one load of the tokenizer and encoder; NULL entries
+ * are skipped. contexts[i] is a malloc'd host f32 [lens[i], *dim] (NULL for a
+ * skipped text); on failure nothing is left allocated. */
+int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *const *texts,
+                        int n, float **contexts, int64_t *lens, int64_t *dim);
 int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *prompt,
                    const char *negative, float **context, int64_t *len, float **neg_context, int64_t *neg_len,
                    int64_t *dim);

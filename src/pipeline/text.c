@@ -1,40 +1,44 @@
-/* text.c: the text stage: tokenizer and umT5 loaded once, the prompt and the
- * negative prompt encoded to real-length contexts on the host, the encoder freed
- * before the DiT is loaded. */
+/* text.c: the text stage: tokenizer and umT5 loaded once, every prompt and
+ * negative prompt of a render (or of a whole --prompts-file batch) encoded to a
+ * real-length context on the host, the encoder freed before the DiT is loaded. */
 #include "models/umt5_prompt.h"
 #include "pipeline/t2v.h"
 
 #include <stdlib.h>
 
-int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *prompt,
-                   const char *negative, float **context, int64_t *len, float **neg_context, int64_t *neg_len,
-                   int64_t *dim) {
+int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *const *texts,
+                        int n, float **contexts, int64_t *lens, int64_t *dim) {
     rl_tokenizer *tok = NULL;
     rl_umt5 m;
-    int32_t *ids = NULL;
-    *context = NULL;
-    if (neg_context) *neg_context = NULL;
+    for (int i = 0; i < n; i++) contexts[i] = NULL, lens[i] = 0;
     RL_TRY(rl_tokenizer_load(&tok, tokenizer_path));
     if (umt5_load(&m, t5_path, be) != 0) {
         rl_tokenizer_free(tok);
         return -1;
     }
     int rc = umt5_check_tokenizer(&m, tok, tokenizer_path);
-    if (rc == 0) rc = umt5_encode_prompt(&m, tok, prompt, &ids, len, context);
-    free(ids);
-    ids = NULL;
-    if (rc == 0 && negative && neg_context) rc = umt5_encode_prompt(&m, tok, negative, &ids, neg_len, neg_context);
-    free(ids);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        if (!texts[i]) continue;
+        int32_t *ids = NULL;
+        rc = umt5_encode_prompt(&m, tok, texts[i], &ids, &lens[i], &contexts[i]);
+        free(ids);
+    }
     *dim = m.cfg.dim;
     umt5_free(&m);
     rl_tokenizer_free(tok);
-    if (rc != 0) {
-        free(*context);
-        *context = NULL;
-        if (neg_context) {
-            free(*neg_context);
-            *neg_context = NULL;
-        }
-    }
+    if (rc != 0)
+        for (int i = 0; i < n; i++) free(contexts[i]), contexts[i] = NULL;
     return rc;
+}
+
+int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *prompt,
+                   const char *negative, float **context, int64_t *len, float **neg_context, int64_t *neg_len,
+                   int64_t *dim) {
+    const char *texts[2] = {prompt, neg_context ? negative : NULL};
+    float *ctx[2];
+    int64_t lens[2];
+    RL_TRY(rl_text_encode_many(tokenizer_path, t5_path, be, texts, 2, ctx, lens, dim));
+    *context = ctx[0], *len = lens[0];
+    if (neg_context) *neg_context = ctx[1], *neg_len = lens[1];
+    return 0;
 }
