@@ -256,6 +256,9 @@ struct rl_backend {
      * backend), y [N, D]. An id outside [0, V) is an error on the CPU; callers
      * validate ids on the host first (a device backend may not check). */
     int (*embedding)(rl_backend *be, rl_tensor *y, const rl_tensor *table, const rl_tensor *ids);
+    /* y[i] = mean + std * rl_normal_at(seed, i) (include/rl_random.h), in y's dtype:
+     * random weights for benchmarks, the same numbers on every backend. */
+    int (*fill_normal)(rl_backend *be, rl_tensor *y, uint64_t seed, float mean, float std);
 
     void *impl;
 };

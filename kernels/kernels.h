@@ -57,6 +57,8 @@ int cuda_channel_affine(void *stream, void *y, int ydt, const void *x, int xdt, 
 int cuda_upsample_nearest2x(void *stream, void *y, int ydt, const void *x, int xdt, int64_t P, int64_t H, int64_t W);
 /* y = min(max(x, lo), hi); NaN passes through */
 int cuda_clamp(void *stream, void *y, int ydt, const void *x, int xdt, float lo, float hi, int64_t n);
+/* y[i] = mean + std * rl_normal_at(seed, i), y f32/bf16/f16. */
+int cuda_fill_normal(void *stream, void *y, int ydt, uint64_t seed, float mean, float std, int64_t n);
 
 /* ---- conversions and copies */
 

@@ -6,6 +6,7 @@
  * as the CPU backend's. First versions: simple and correct.
  */
 #include "common.cuh"
+#include "rl_random.h"
 
 #define VID_THREADS 256
 
@@ -81,5 +82,18 @@ extern "C" int cuda_upsample_nearest2x(void *stream, void *y, int ydt, const voi
 extern "C" int cuda_clamp(void *stream, void *y, int ydt, const void *x, int xdt, float lo, float hi, int64_t n) {
     if (n <= 0) return 0;
     clamp_kernel<<<grid_for(n, VID_THREADS), VID_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, x, xdt, lo, hi, n);
+    return launch_status();
+}
+
+/* ---- random fill (benchmark weights) */
+
+__global__ void fill_normal_kernel(void *y, int ydt, uint64_t seed, float mean, float std, int64_t n) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        stf(y, ydt, i, mean + std * rl_normal_at(seed, (uint64_t)i));
+}
+
+extern "C" int cuda_fill_normal(void *stream, void *y, int ydt, uint64_t seed, float mean, float std, int64_t n) {
+    if (n <= 0) return 0;
+    fill_normal_kernel<<<grid_for(n, VID_THREADS), VID_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, seed, mean, std, n);
     return launch_status();
 }

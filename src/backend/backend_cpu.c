@@ -14,6 +14,7 @@
  *   same element, so results do not depend on the thread count.
  */
 #include "raylight.h"
+#include "rl_random.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -949,6 +950,22 @@ static int cpu_clamp(rl_backend *be, rl_tensor *y, const rl_tensor *x, float lo,
     return 0;
 }
 
+static int cpu_fill_normal(rl_backend *be, rl_tensor *y, uint64_t seed, float mean, float std) {
+    const char *op = "fill_normal";
+    if (!y || !y->data) return rl_error_set("%s: the tensor 'y' is missing", op);
+    if (y->device != RL_DEVICE_CPU) return rl_error_set("%s: 'y' is not in host memory", op);
+    if (!rl_tensor_is_contiguous(y)) return rl_error_set("%s: 'y' must be contiguous", op);
+    if (y->dtype != RL_F32 && y->dtype != RL_BF16 && y->dtype != RL_F16)
+        return rl_error_set("%s: 'y' is %s; it must be f32, bf16 or f16", op, rl_dtype_name(y->dtype));
+    int64_t n = rl_tensor_numel(y);
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float v = mean + std * rl_normal_at(seed, (uint64_t)i);
+        rl_convert((char *)y->data + (size_t)i * rl_dtype_size(y->dtype), y->dtype, &v, RL_F32, 1);
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- cast, copy */
 
 static int check_any(const char *op, const char *role, const rl_tensor *t) {
@@ -1087,6 +1104,7 @@ static rl_backend cpu_backend = {
     .cast = cpu_cast,
     .copy = cpu_copy,
     .embedding = cpu_embedding,
+    .fill_normal = cpu_fill_normal,
     .impl = NULL,
 };
 

@@ -527,6 +527,18 @@ static int cuda_upsample_nearest2x_op(rl_backend *be, rl_tensor *y, const rl_ten
     return cuda_op_done(state_of(be), op);
 }
 
+static int cuda_fill_normal_op(rl_backend *be, rl_tensor *y, uint64_t seed, float mean, float std) {
+    const char *op = "fill_normal";
+    if (!y || !y->data) return rl_error_set("%s: the tensor 'y' is missing", op);
+    if (y->device != RL_DEVICE_CUDA || !rl_tensor_is_contiguous(y))
+        return rl_error_set("%s: 'y' must be a contiguous tensor in GPU memory", op);
+    if (y->dtype != RL_F32 && y->dtype != RL_BF16 && y->dtype != RL_F16)
+        return rl_error_set("%s: 'y' is %s; it must be f32, bf16 or f16", op, rl_dtype_name(y->dtype));
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_fill_normal(state_of(be)->stream, y->data, y->dtype, seed, mean, std, rl_tensor_numel(y)));
+    return cuda_op_done(state_of(be), op);
+}
+
 static int cuda_clamp_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, float lo, float hi) {
     const char *op = "clamp";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
@@ -704,6 +716,7 @@ rl_backend *rl_backend_cuda(int device_index) {
     be->channel_affine = cuda_channel_affine_op;
     be->upsample_nearest2x = cuda_upsample_nearest2x_op;
     be->clamp = cuda_clamp_op;
+    be->fill_normal = cuda_fill_normal_op;
     be->embedding = cuda_embedding_op;
     be->cast = cuda_cast_op;
     be->copy = cuda_copy_op;

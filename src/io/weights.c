@@ -23,7 +23,32 @@ int rl_weights_open(rl_weights *w, const char *path, rl_backend *be, rl_model_ki
     return 0;
 }
 
-void rl_weights_close(rl_weights *w) { rl_st_close(&w->st); }
+void rl_weights_close(rl_weights *w) {
+    if (!w->random) rl_st_close(&w->st);
+}
+
+void rl_weights_init_random(rl_weights *w, rl_backend *be, uint64_t seed, float std) {
+    memset(w, 0, sizeof *w);
+    w->be = be;
+    w->random = 1;
+    w->random_seed = seed;
+    w->random_std = std;
+}
+
+static int load_random(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                       rl_tensor *out) {
+    rl_tensor t = rl_tensor_make(NULL, dt, w->be->device, ndim, shape);
+    size_t nbytes = rl_tensor_nbytes(&t);
+    if (!(t.data = w->be->alloc(w->be, nbytes))) return rl_error_wrap("random weights for '%s'", canonical);
+    if (w->be->fill_normal(w->be, &t, w->random_seed ^ rl_hash64(canonical, strlen(canonical)), 0.0f,
+                           w->random_std) != 0) {
+        w->be->free(w->be, t.data, nbytes);
+        return -1;
+    }
+    *out = t;
+    w->device_bytes += nbytes;
+    return 0;
+}
 
 static int shapes_match(const rl_st_tensor *t, int ndim, const int64_t *shape) {
     int64_t a[RL_MAX_DIMS], b[RL_MAX_DIMS];
@@ -60,6 +85,7 @@ static const rl_st_tensor *find_scale(const rl_weights *w, const char *file_name
 int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
                              rl_tensor *out) {
     memset(out, 0, sizeof *out);
+    if (w->random) return load_random(w, canonical, dt, ndim, shape, out);
     const rl_st_tensor *t = rl_checkpoint_find(&w->st, &w->ck, canonical);
     if (!t) return 1;
     if (!shapes_match(t, ndim, shape)) {
@@ -118,6 +144,7 @@ int rl_weights_load(rl_weights *w, const char *canonical, rl_dtype dt, int ndim,
 }
 
 int rl_weights_shape(const rl_weights *w, const char *canonical, int *ndim, int64_t *shape) {
+    if (w->random) return -1;
     const rl_st_tensor *t = rl_checkpoint_find(&w->st, &w->ck, canonical);
     if (!t) return -1;
     *ndim = t->ndim;

@@ -13,6 +13,9 @@ typedef struct {
     rl_ckpt ck;
     rl_backend *be;
     size_t device_bytes; /* bytes of weights this loader placed on the device */
+    int random;          /* no file: every load fills normal(0, random_std) from the tensor's name */
+    uint64_t random_seed;
+    float random_std;
 } rl_weights;
 
 /* Opens path (a .safetensors or .safetensors.index.json) and detects its layout;
@@ -20,6 +23,10 @@ typedef struct {
  * what the file holds and what the flag wanted. */
 int rl_weights_open(rl_weights *w, const char *path, rl_backend *be, rl_model_kind expect);
 void rl_weights_close(rl_weights *w);
+/* A loader without a file whose tensors are random normals (seeded by seed and
+ * the tensor name, generated on the device): full-size benchmark models that are
+ * never shipped or carried. Models build their config themselves. */
+void rl_weights_init_random(rl_weights *w, rl_backend *be, uint64_t seed, float std);
 
 /* Allocates a device tensor of dtype dt and shape `shape` (ndim dims) and fills it
  * with the canonical tensor, converted (and dequantised: fp8 x scale_weight).

@@ -266,6 +266,30 @@ int wan_dit_load(rl_wan_dit *m, const char *path, rl_backend *be) {
     return 0;
 }
 
+int wan_dit_config_named(const char *name, rl_wan_dit_config *cfg) {
+    rl_wan_dit_config c = {.dim = 1536, .ffn_dim = 8960, .num_layers = 30, .num_heads = 12, .head_dim = 128,
+                           .in_dim = 16, .out_dim = 16, .text_dim = 4096, .freq_dim = 256, .text_len = 512,
+                           .eps = 1e-6f};
+    if (!strcmp(name, "14b")) c.dim = 5120, c.ffn_dim = 13824, c.num_layers = 40, c.num_heads = 40;
+    else if (strcmp(name, "1.3b") != 0) return rl_error_set("unknown Wan 2.1 DiT size '%s'; known: 1.3b, 14b", name);
+    *cfg = c;
+    return 0;
+}
+
+int wan_dit_init_random(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend *be, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    m->be = be;
+    m->cfg = *cfg;
+    m->blocks = calloc((size_t)cfg->num_layers, sizeof *m->blocks);
+    if (!m->blocks) return rl_error_set("out of host memory for the block table");
+    rl_weights w;
+    rl_weights_init_random(&w, be, seed, 0.02f);
+    int rc = load_all(m, &w);
+    m->weight_bytes = w.device_bytes;
+    if (rc != 0) wan_dit_free(m);
+    return rc;
+}
+
 static void free_t(rl_wan_dit *m, rl_tensor *t) {
     if (t->data) m->be->free(m->be, t->data, rl_tensor_nbytes(t));
     memset(t, 0, sizeof *t);

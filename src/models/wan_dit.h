@@ -86,6 +86,11 @@ int wan_dit_describe_file(const rl_safetensors *st, char *buf, size_t n);
  * loads every weight onto be. */
 int wan_dit_load(rl_wan_dit *m, const char *path, rl_backend *be);
 void wan_dit_free(rl_wan_dit *m);
+/* The released configurations by name: "1.3b", "14b" (t2v). -1 with an error
+ * listing them otherwise. */
+int wan_dit_config_named(const char *name, rl_wan_dit_config *cfg);
+/* A model of config cfg with random weights made on the device (benchmarks). */
+int wan_dit_init_random(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend *be, uint64_t seed);
 
 /* Bytes of activation arena a forward over n_total tokens (this rank holding n)
  * needs, alignment included. */
