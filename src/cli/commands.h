@@ -7,8 +7,9 @@
 int cmd_render(int argc, char **argv);   /* the default: text to video/image */
 int cmd_info(int argc, char **argv);
 int cmd_version(int argc, char **argv);
-int cmd_eval(int argc, char **argv);
-int cmd_compare(int argc, char **argv); /* compare two tensors */     /* eval <target> ... */
+int cmd_eval(int argc, char **argv);    /* eval <target> ... */
+int cmd_compare(int argc, char **argv); /* compare two tensors */
+int cmd_bench(int argc, char **argv);   /* timings on random full-size weights */
 int cmd_make_tiny(int argc, char **argv); /* small random models */
 int cmd_tokenize(int argc, char **argv);  /* text -> token ids */
 

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "run one module (dit, t5, vae-decode, vae-encode, noise) on inputs from a file"},
     {"tokenize", cmd_tokenize, "print the token ids of a text (tokenizer.json or spiece.model)"},
     {"compare", cmd_compare, "compare two tensors (two runs' latents, an output against a reference)"},
+    {"bench", cmd_bench, "time a module (dit, attention, vae) on random full-size weights"},
     {"version", cmd_version, "print the version, compiled backends and library versions"},
     {"make-tiny", cmd_make_tiny, "write small random models (deterministic from a seed) for demos and tests"},
 };
