@@ -5,6 +5,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/prompts_file.h"
 #include "comm/comm.h"
 #include "pipeline/t2v.h"
 #include "sampler/noise.h"
@@ -16,6 +17,7 @@
 typedef struct {
     const char *model, *model_dir, *dit, *t5, *vae, *tokenizer;
     const char *prompt, *negative_prompt, *size, *sampler, *output, *save_latents, *backend, *seed;
+    const char *prompts_file;
     int64_t frames, steps, crf, vae_tile;
     double cfg, shift, fps;
     int verbose, quiet, json;
@@ -97,6 +99,48 @@ static void print_summary(const rl_t2v_request *r, const rl_t2v_report *rep, con
            (unsigned long long)rep->latents_hash);
 }
 
+/* --prompts-file: the lines, the requests made from them and their reports. */
+typedef struct {
+    rl_prompt_line *lines;
+    rl_t2v_request *reqs;
+    char **names;
+    rl_t2v_report *reps;
+    int n;
+} batch;
+
+static void batch_free(batch *b) {
+    rl_prompts_requests_free(b->reqs, b->names, b->n);
+    rl_prompts_file_free(b->lines, b->n);
+    free(b->reps);
+    memset(b, 0, sizeof *b);
+}
+
+/* Reads the file and checks every line's request (and the model files once)
+ * before anything is loaded. */
+static int batch_prepare(batch *b, const char *path, const rl_t2v_request *base, int seed_is_random) {
+    RL_TRY(rl_prompts_file_read(path, &b->lines, &b->n));
+    RL_TRY(rl_prompts_make_requests(b->lines, b->n, base, seed_is_random, &b->reqs, &b->names));
+    if (!(b->reps = calloc((size_t)b->n, sizeof *b->reps))) return rl_error_set("out of memory for %d prompts", b->n);
+    for (int i = 0; i < b->n; i++)
+        if (rl_t2v_validate_settings(&b->reqs[i]) != 0) return rl_error_wrap("%s", b->reqs[i].label);
+    return rl_t2v_validate(&b->reqs[0]);
+}
+
+static int batch_render(batch *b, rl_backend *be, rl_comm *comm, int json, int world) {
+    double t0 = rl_time_now();
+    RL_TRY(rl_t2v_render_batch(b->reqs, b->n, be, comm, b->reps));
+    if (comm->rank != 0) return 0;
+    if (json) printf("[\n");
+    for (int i = 0; i < b->n; i++) {
+        if (json) print_summary_json(&b->reqs[i], &b->reps[i], be->name, world);
+        else print_summary(&b->reqs[i], &b->reps[i], be->name);
+        if (json && i + 1 < b->n) printf(",\n");
+    }
+    if (json) printf("]\n");
+    rl_log(RL_LOG_INFO, "%d prompts in %.1f s\n", b->n, rl_time_now() - t0);
+    return 0;
+}
+
 int cmd_render(int argc, char **argv) {
     render_options o;
     rl_opt opts[] = {
@@ -107,6 +151,7 @@ int cmd_render(int argc, char **argv) {
         {"--vae", NULL, NULL, RL_OPT_STR, &o.vae, NULL, "FILE", "VAE weights", 0, 0, 0},
         {"--tokenizer", NULL, NULL, RL_OPT_STR, &o.tokenizer, NULL, "FILE", "tokenizer.json or spiece.model", 0, 0, 0},
         {"--prompt", "-p", NULL, RL_OPT_STR, &o.prompt, NULL, "TEXT", "what to render", 0, 0, 0},
+        {"--prompts-file", NULL, NULL, RL_OPT_STR, &o.prompts_file, NULL, "FILE", "many renders, each model loaded once: one prompt a line, or JSON lines {\"prompt\", \"negative_prompt\", \"seed\", \"size\", \"frames\", \"steps\", \"output\"}; outputs default to -o numbered (out_0001.mp4)", 0, 0, 0},
         {"--negative-prompt", NULL, NULL, RL_OPT_STR, &o.negative_prompt, NULL, "TEXT", "what to avoid (the model's default when unset)", 0, 0, 0},
         {"--size", NULL, NULL, RL_OPT_STR, &o.size, "832x480", "WxH", "width x height, multiples of 16", 0, 0, 0},
         {"--frames", NULL, NULL, RL_OPT_INT, &o.frames, "81", "N", "frame count, 4k+1 (1 = image)", 1, 1001, 0},
@@ -128,16 +173,20 @@ int cmd_render(int argc, char **argv) {
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
                  "Commands: info, eval, tokenize, make-tiny, version (raylight-gen COMMAND --help).\n"
-                 "Exit status: 0 done, 1 error (a message names the flag, file or rank at fault).",
+                 "Exit status: 0 done, 1 any error, bad flags and bad --prompts-file lines included (one line names\n"
+                 "the flag, file, line or rank at fault; with --prompts-file nothing is rendered unless every line is valid).",
                  opts, (int)(sizeof opts / sizeof *opts), 0, 0, NULL, 0, 0};
     int rc = rl_args_parse(&a, argc, argv);
     free(a.positional);
     if (rc != 0 || a.help) return rc;
     rl_log_set_level(o.quiet ? RL_LOG_QUIET : o.verbose ? RL_LOG_VERBOSE : RL_LOG_INFO);
-    if (!o.prompt) return rl_error_set("--prompt is required (what to render); see raylight-gen --help");
+    if (!o.prompt == !o.prompts_file)
+        return rl_error_set(o.prompt ? "give --prompt or --prompts-file, not both"
+                                     : "--prompt is required (what to render), or --prompts-file FILE; see raylight-gen --help");
 
     rl_model_config cfg;
     int have_cfg = 0;
+    batch b = {0};
     char paths[4][4096];
     if (o.model) {
         RL_TRY(rl_config_load(o.model, &cfg));
@@ -156,8 +205,9 @@ int cmd_render(int argc, char **argv) {
     r.progress = !o.quiet;
     int is_random = 0;
     if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
-        rl_seed_parse(o.seed, &r.seed, &is_random) != 0 || rl_t2v_validate(&r) != 0)
+        rl_seed_parse(o.seed, &r.seed, &is_random) != 0)
         goto fail;
+    if (o.prompts_file ? batch_prepare(&b, o.prompts_file, &r, is_random) : rl_t2v_validate(&r)) goto fail;
 
     rl_world world;
     if (rl_world_init(NULL, NULL, &world) != 0) goto fail;
@@ -178,9 +228,14 @@ int cmd_render(int argc, char **argv) {
            RL_VERSION, have_cfg ? cfg.name : r.dit_path, r.width, r.height, r.frames, r.steps, r.cfg, r.shift,
            rl_sampler_kind_name(r.sampler), (unsigned long long)r.seed, is_random ? " (random)" : "", be->name,
            world.size);
+    if (o.prompts_file) rl_log(RL_LOG_INFO, "%d prompts from %s (line settings over these)\n", b.n, o.prompts_file);
     rl_t2v_report rep;
-    rc = rl_t2v_render(&r, be, comm, &rep);
-    if (rc == 0 && comm->rank == 0) {
+    if (o.prompts_file) {
+        rc = batch_render(&b, be, comm, o.json, world.size);
+        batch_free(&b);
+    } else
+        rc = rl_t2v_render(&r, be, comm, &rep);
+    if (rc == 0 && comm->rank == 0 && !o.prompts_file) {
         if (o.json) print_summary_json(&r, &rep, be->name, world.size);
         else print_summary(&r, &rep, be->name);
     }
@@ -189,6 +244,7 @@ int cmd_render(int argc, char **argv) {
     if (rc == 0) rl_world_finalize();
     return rc;
 fail:
+    batch_free(&b);
     if (have_cfg) rl_config_free(&cfg);
     return -1;
 }
