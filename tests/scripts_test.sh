@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The scripts other people call: scripts/ci-smoke-render.sh (a tiny render checked
+# with ffprobe; a broken binary must make it fail) and scripts/render-batch-mpi.sh
+# (a prompt list with one process and, when mpirun is installed, two).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+ok() { echo "PASS: $1"; }
+bad() { echo "FAIL: $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1: $(head -c 300 "$tmp/err" 2>/dev/null | tr '\n' ' ')"; fi; }
+
+BUILD=$BUILD STEPS=2 bash scripts/ci-smoke-render.sh "$tmp/smoke" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "ci-smoke-render.sh renders and checks the tiny model" "[ $rc -eq 0 ] && grep -q '^ci-smoke-render: OK' $tmp/out"
+printf '#!/bin/sh\nexit 3\n' >"$tmp/broken"; chmod +x "$tmp/broken"
+RAYLIGHT_GEN=$tmp/broken bash scripts/ci-smoke-render.sh "$tmp/smoke2" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "ci-smoke-render.sh fails (non-zero, one reason) with a broken binary" "[ $rc -ne 0 ] && grep -q 'FAILED: make-tiny' $tmp/err"
+
+printf 'a red fox in snow\n{"prompt": "a cat", "seed": 5}\n' >"$tmp/list.txt"
+export RAYLIGHT_GEN=$BUILD/raylight-gen MODEL=tiny RAYLIGHT_MODELS=$tmp/smoke/tiny
+OUT=$tmp/r1/x.png bash scripts/render-batch-mpi.sh "$tmp/list.txt" 1 --backend cpu --steps 2 --frames 1 --seed 1 \
+    >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "render-batch-mpi.sh with one process" "[ $rc -eq 0 ] && [ -s $tmp/r1/x_0001.png ] && [ -s $tmp/r1/x_0002.png ]"
+if command -v mpirun >/dev/null 2>&1; then
+    OUT=$tmp/r2/x.png bash scripts/render-batch-mpi.sh "$tmp/list.txt" 2 --backend cpu --steps 2 --frames 1 --seed 1 \
+        >"$tmp/out" 2>"$tmp/err"; rc=$?
+    check "render-batch-mpi.sh under mpirun -np 2" "[ $rc -eq 0 ] && [ -s $tmp/r2/x_0001.png ] && [ -s $tmp/r2/x_0002.png ]"
+    check "the two runs wrote the same images" "cmp -s $tmp/r1/x_0002.png $tmp/r2/x_0002.png"
+fi
+bash scripts/render-batch-mpi.sh "$tmp/missing.txt" 1 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "render-batch-mpi.sh refuses a missing list" "[ $rc -eq 1 ] && grep -q 'cannot read the prompt list' $tmp/err"
+exit 0
