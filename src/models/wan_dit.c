@@ -384,9 +384,9 @@ int wan_dit_embed_text(rl_wan_dit *m, rl_arena *a, const rl_tensor *context, rl_
     RL_TRY(arena_t2(a, ctx, be->act_dtype, c->text_len, c->dim));
     size_t mark = rl_arena_mark(a);
     rl_tensor pad, h;
-    RL_TRY(arena_t2(a, &pad, RL_F32, c->text_len, c->text_dim));
+    RL_TRY(arena_t2(a, &pad, be->act_dtype, c->text_len, c->text_dim));
     /* zero rows past L, as the reference's torch.cat([u, u.new_zeros(...)]) */
-    size_t row = (size_t)c->text_dim * sizeof(float), tail = (size_t)(c->text_len - L) * row;
+    size_t row = (size_t)c->text_dim * rl_dtype_size(be->act_dtype), tail = (size_t)(c->text_len - L) * row;
     if (tail) {
         void *zeros = calloc(1, tail);
         if (!zeros) return rl_error_set("out of host memory for the text padding");
@@ -396,7 +396,7 @@ int wan_dit_embed_text(rl_wan_dit *m, rl_arena *a, const rl_tensor *context, rl_
     }
     if (L > 0) {
         rl_tensor head = rl_tensor_slice(&pad, 0, 0, L);
-        RL_TRY(be->copy(be, &head, context));
+        RL_TRY(be->cast(be, &head, context)); /* the Linear's input dtype */
     }
     RL_TRY(arena_t2(a, &h, be->act_dtype, c->text_len, c->dim));
     RL_TRY(linear(be, &h, &pad, &m->text1, RL_ACT_GELU_TANH));
@@ -501,17 +501,21 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     rl_tensor scale_ffn = rl_tensor_select(&mod, 0, 4), gate_ffn = rl_tensor_select(&mod, 0, 5);
     size_t phase = rl_arena_mark(a);
 
-    /* x = x + self_attn(norm1(x) * (1 + scale) + shift) * gate */
-    RL_TRY(arena_t2(a, &h, RL_F32, n, D));
+    /* x = x + self_attn(norm1(x) * (1 + scale) + shift) * gate. The norm and the
+     * modulation are fp32 (h32); the Linear takes the result in the activation
+     * dtype (bf16 on GPUs: the reference's autocast cast at the Linear). */
+    rl_tensor h32;
+    RL_TRY(arena_t2(a, &h32, RL_F32, n, D));
+    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
     RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
-    RL_TRY(be->layer_norm(be, &h, x, NULL, NULL, eps));
-    RL_TRY(be->modulate(be, &h, &h, &shift_msa, &scale_msa));
+    RL_TRY(be->layer_norm(be, &h32, x, NULL, NULL, eps));
+    RL_TRY(be->modulate(be, &h, &h32, &shift_msa, &scale_msa));
     RL_TRY(self_attention(m, &blk->self_attn, &h, st, a, &y));
     RL_TRY(be->gated_add(be, x, &y, &gate_msa));
     rl_arena_reset(a, phase);
 
     /* x = x + cross_attn(norm3(x), context): no gate, no modulation */
-    RL_TRY(arena_t2(a, &h, RL_F32, n, D));
+    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
     RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
     RL_TRY(be->layer_norm(be, &h, x, &blk->norm3_w, &blk->norm3_b, eps));
     RL_TRY(cross_attention(m, &blk->cross_attn, &h, st, a, &y));
@@ -519,11 +523,12 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     rl_arena_reset(a, phase);
 
     /* x = x + ffn(norm2(x) * (1 + scale) + shift) * gate, ffn = Linear, GELU(tanh), Linear */
-    RL_TRY(arena_t2(a, &h, RL_F32, n, D));
+    RL_TRY(arena_t2(a, &h32, RL_F32, n, D));
+    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
     RL_TRY(arena_t2(a, &f, be->act_dtype, n, F));
     RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
-    RL_TRY(be->layer_norm(be, &h, x, NULL, NULL, eps));
-    RL_TRY(be->modulate(be, &h, &h, &shift_ffn, &scale_ffn));
+    RL_TRY(be->layer_norm(be, &h32, x, NULL, NULL, eps));
+    RL_TRY(be->modulate(be, &h, &h32, &shift_ffn, &scale_ffn));
     RL_TRY(linear(be, &f, &h, &blk->ffn1, RL_ACT_GELU_TANH));
     RL_TRY(linear(be, &y, &f, &blk->ffn2, RL_ACT_NONE));
     RL_TRY(be->gated_add(be, x, &y, &gate_ffn));
@@ -562,9 +567,9 @@ size_t wan_dit_activation_bytes(const rl_wan_dit_config *c, int64_t N, int64_t n
     size_t time_t = al((size_t)c->freq_dim * f) + 2 * al(D * f);
     size_t text_t = al(Lt * (size_t)c->text_dim * f) + al(Lt * D * f);
     size_t patch_t = al(NN * (size_t)c->in_dim * 4 * f);
-    size_t self_t = 8 * al(nn * D * f);
+    size_t self_t = 9 * al(nn * D * f); /* h32, h, y, q, k, v, q and k roped, o */
     size_t cross_t = 6 * al(nn * D * f) + 2 * al(Lt * D * f);
-    size_t ffn_t = 2 * al(nn * D * f) + al(nn * F * f);
+    size_t ffn_t = 3 * al(nn * D * f) + al(nn * F * f);
     size_t head_t = al(2 * D * f) + al(nn * D * f);
     size_t block_t = al(6 * D * f) + (self_t > cross_t ? (self_t > ffn_t ? self_t : ffn_t)
                                                        : (cross_t > ffn_t ? cross_t : ffn_t));
