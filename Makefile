@@ -130,6 +130,10 @@ test: $(BUILD)/raylight-gen $(TEST_BIN)
 	@$(MAKE) --no-print-directory asan >/dev/null
 	@BUILD=$(BUILD) bash tests/run.sh
 
+# Benchmarks on a GPU machine: figures, never pass/fail (see docs/perf.md).
+bench: $(BUILD)/raylight-gen
+	bash scripts/bench-dit.sh $(BUILD)
+
 # The built-in demo: tiny random models from make-tiny, rendered to demo.mp4
 # (on the GPU when one is usable, else on the CPU; a few seconds either way).
 demo: $(BUILD)/raylight-gen
