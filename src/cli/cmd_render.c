@@ -7,6 +7,7 @@
 #include "cli/config.h"
 #include "cli/prompts_file.h"
 #include "comm/comm.h"
+#include "parallel/launch.h"
 #include "pipeline/t2v.h"
 #include "sampler/noise.h"
 
@@ -21,6 +22,8 @@ typedef struct {
     int64_t frames, steps, crf, vae_tile;
     double cfg, shift, fps;
     int verbose, quiet, json;
+    int64_t ulysses, ring;
+    int cfg_parallel;
 } render_options;
 
 /* A flag the user did not give takes the named model's value. */
@@ -169,6 +172,9 @@ int cmd_render(int argc, char **argv) {
         {"--verbose", "-v", "RAYLIGHT_VERBOSE", RL_OPT_FLAG, &o.verbose, NULL, NULL, "per-stage timings and peak memory", 0, 0, 0},
         {"--quiet", "-q", NULL, RL_OPT_FLAG, &o.quiet, NULL, NULL, "no progress or summary (errors only)", 0, 0, 0},
         {"--json", NULL, NULL, RL_OPT_FLAG, &o.json, NULL, NULL, "print the closing summary as JSON on stdout", 0, 0, 0},
+        {"--ulysses", NULL, "RAYLIGHT_ULYSSES", RL_OPT_INT, &o.ulysses, "0", "N", "Ulysses degree (all-to-all of heads; divides the heads; 0 = automatic plan)", 0, 4096, 0},
+        {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &o.ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
+        {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &o.cfg_parallel, NULL, NULL, "conditional and unconditional passes on two rank groups (cfg x ulysses x ring = ranks)", 0, 0, 0},
     };
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
@@ -176,6 +182,11 @@ int cmd_render(int argc, char **argv) {
                  "Exit status: 0 done, 1 any error, bad flags and bad --prompts-file lines included (one line names\n"
                  "the flag, file, line or rank at fault; with --prompts-file nothing is rendered unless every line is valid).",
                  opts, (int)(sizeof opts / sizeof *opts), 0, 0, NULL, 0, 0};
+    /* the world first: every later error then ends every rank (MPI_Abort) */
+    rl_world world;
+    RL_TRY(rl_world_init(NULL, NULL, &world));
+    rl_comm *comm = rl_comm_world_host();
+    if (!comm || rl_launch_check_args(comm, argc, argv) != 0) return -1;
     int rc = rl_args_parse(&a, argc, argv);
     free(a.positional);
     if (rc != 0 || a.help) return rc;
@@ -203,14 +214,14 @@ int cmd_render(int argc, char **argv) {
     r.frames = (int)o.frames, r.steps = (int)o.steps, r.cfg = o.cfg, r.shift = o.shift, r.fps = o.fps;
     r.crf = (int)o.crf, r.vae_tile = (int)o.vae_tile, r.save_latents = o.save_latents, r.output = o.output;
     r.progress = !o.quiet;
+    r.parallel = (rl_plan_request){(int)o.ulysses, (int)o.ring, o.cfg_parallel};
     int is_random = 0;
     if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
         rl_seed_parse(o.seed, &r.seed, &is_random) != 0)
         goto fail;
+    if (is_random && comm->broadcast(comm, &r.seed, sizeof r.seed, 0) != 0) goto fail; /* rank 0's draw */
     if (o.prompts_file ? batch_prepare(&b, o.prompts_file, &r, is_random) : rl_t2v_validate(&r)) goto fail;
 
-    rl_world world;
-    if (rl_world_init(NULL, NULL, &world) != 0) goto fail;
     const char *bname = o.backend;
     if (!strcmp(bname, "auto")) {
         rl_backend *probe = rl_backend_by_name("cuda");
@@ -222,8 +233,6 @@ int cmd_render(int argc, char **argv) {
         rl_error_wrap("--backend %s", o.backend);
         goto fail;
     }
-    rl_comm *comm = rl_comm_world_host();
-    if (!comm) goto fail;
     rl_log(RL_LOG_INFO, "raylight-gen %s: %s, %dx%d, %d frames, %d steps, cfg %g, shift %g, %s, seed %llu%s, %s x %d\n",
            RL_VERSION, have_cfg ? cfg.name : r.dit_path, r.width, r.height, r.frames, r.steps, r.cfg, r.shift,
            rl_sampler_kind_name(r.sampler), (unsigned long long)r.seed, is_random ? " (random)" : "", be->name,
@@ -242,9 +251,11 @@ int cmd_render(int argc, char **argv) {
     comm->destroy(comm);
     if (have_cfg) rl_config_free(&cfg);
     if (rc == 0) rl_world_finalize();
+    else if (world.size > 1) rl_error_wrap("rank %d", world.rank);
     return rc;
 fail:
     batch_free(&b);
     if (have_cfg) rl_config_free(&cfg);
+    if (world.size > 1) rl_error_wrap("rank %d", world.rank);
     return -1;
 }

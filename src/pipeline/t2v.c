@@ -1,13 +1,21 @@
 /* t2v.c: the text-to-video stages (see t2v.h). Latents live on the host in f32
- * between steps (the sampler is elementwise host code); each step uploads x,
- * runs the conditional and the unconditional DiT pass and downloads both. */
+ * between steps (the sampler is elementwise host code). Under a parallel plan
+ * (src/parallel/) each rank holds a slice of the token sequence as patch rows:
+ * each step uploads its rows, runs the conditional and the unconditional DiT
+ * pass (or one of them, CFG-parallel) with sequence-parallel self-attention,
+ * and steps its rows; the rows are gathered at the end. Text is encoded on
+ * rank 0 and broadcast; rank 0 decodes and writes. One process is the same
+ * path with a plan of one rank. */
 #include "pipeline/t2v.h"
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
+#include "models/wan_dit_slice.h"
 #include "models/wan_vae.h"
 #include "output/output.h"
+#include "parallel/cfg.h"
+#include "parallel/launch.h"
 #include "sampler/noise.h"
 
 #include <math.h>
@@ -91,11 +99,26 @@ static void progress_line(batch_pos bp, int step, int n, double elapsed) {
     else rl_log(RL_LOG_INFO, "%sstep %d/%d  %.2f s/it  ETA %.0f s\n", pre, step, n, per, eta);
 }
 
-/* One DiT call on host latents: upload x, forward, download v. */
-static int dit_velocity(rl_wan_dit *m, rl_backend *be, rl_tensor *x_dev, rl_tensor *y_dev, const rl_tensor *ctx,
-                        double t, float *v_host) {
-    RL_TRY(wan_dit_forward(m, y_dev, x_dev, t, ctx));
-    return be->download(be, v_host, y_dev->data, rl_tensor_nbytes(y_dev));
+/* One DiT pass over this rank's token rows: the sampling loop's callback. */
+typedef struct {
+    rl_wan_dit *m;
+    rl_backend *be;
+    rl_tensor x_dev, y_dev; /* [n, 64] f32 patch rows */
+    rl_tensor ctx[2];       /* conditional, unconditional text [L, text_dim] f32 */
+    rl_wan_slice sl;
+    int64_t real_rows;      /* rows inside the sequence; the rest is padding */
+    double t;
+} slice_pass;
+
+static int slice_velocity(void *arg, int which, const float *x, float *v) {
+    slice_pass *p = arg;
+    size_t bytes = rl_tensor_nbytes(&p->x_dev);
+    RL_TRY(p->be->upload(p->be, p->x_dev.data, x, bytes));
+    RL_TRY(wan_dit_forward_slice(p->m, &p->y_dev, &p->x_dev, p->t, &p->ctx[which], &p->sl));
+    RL_TRY(p->be->download(p->be, v, p->y_dev.data, bytes));
+    int64_t w = p->x_dev.shape[1]; /* padding rows keep velocity 0, so their latents stay 0 */
+    memset(v + p->real_rows * w, 0, (size_t)((p->sl.n - p->real_rows) * w) * sizeof(float));
+    return 0;
 }
 
 static int upload_context(rl_backend *be, const float *host, int64_t len, int64_t dim, rl_tensor *out) {
@@ -125,57 +148,56 @@ typedef struct {
     int64_t ctx_len, neg_len, dim;
 } text_features;
 
-/* Samples one request with the loaded DiT m: noise from the seed, then the
- * sampler loop with classifier-free guidance; latents [16,T,h,w] on the host. */
-static int sample_one(rl_wan_dit *m, const rl_t2v_request *r, rl_backend *be, const text_features *tf,
+/* Samples one request with the loaded DiT m on this rank's token slice: noise
+ * from the seed (the whole tensor, so it does not depend on the ranks), then the
+ * sampler loop with classifier-free guidance; latents [16,T,h,w] on the host of
+ * every rank at the end. */
+static int sample_one(rl_wan_dit *m, rl_usp *usp, const rl_t2v_request *r, rl_backend *be, const text_features *tf,
                       float *latents, rl_t2v_report *rep, batch_pos bp) {
-    int rc = -1;
-    rl_sampler s;
-    int sampler_ok = 0;
-    rl_tensor x_dev = {0}, y_dev = {0}, c_dev = {0}, n_dev = {0};
-    float *vc = NULL, *vu = NULL;
     const int64_t *ls = rep->latent_shape;
-    int64_t numel = ls[0] * ls[1] * ls[2] * ls[3];
-    size_t bytes = (size_t)numel * sizeof(float);
-    int guidance = r->cfg != 1.0 && tf->neg;
-    x_dev.data = be->alloc(be, bytes);
-    y_dev.data = be->alloc(be, bytes);
-    vc = malloc(bytes);
-    vu = malloc(bytes);
-    if (!x_dev.data || !y_dev.data || !vc || !vu) {
-        if (vc && vu) rl_error_wrap("allocating the latents");
+    const int64_t C = ls[0], T = ls[1], H = ls[2], W = ls[3], numel = C * T * H * W, N = T * (H / 2) * (W / 2);
+    const int guidance = r->cfg != 1.0 && tf->neg;
+    slice_pass p = {.m = m, .be = be, .sl = {T, H / 2, W / 2, 0, 0}};
+    rl_usp_slice(usp, N, &p.sl.token0, &p.sl.n);
+    const int64_t n = p.sl.n, rows = n * C * 4, sp = usp->plan.ulysses * usp->plan.ring;
+    p.real_rows = N - p.sl.token0 < 0 ? 0 : N - p.sl.token0 > n ? n : N - p.sl.token0;
+    const size_t bytes = (size_t)rows * sizeof(float);
+    int rc = -1, sampler_ok = 0;
+    rl_sampler s;
+    float *x = malloc(bytes), *v = malloc(bytes), *tmp = malloc(bytes), *all = malloc((size_t)sp * bytes);
+    void *xd = be->alloc(be, bytes), *yd = be->alloc(be, bytes);
+    if (!x || !v || !tmp || !all || !xd || !yd) {
+        if (!xd || !yd) rl_error_wrap("allocating the latents");
         else rl_error_set("out of host memory for the latents");
         goto done;
     }
-    x_dev = rl_tensor_make(x_dev.data, RL_F32, be->device, 4, ls);
-    y_dev = rl_tensor_make(y_dev.data, RL_F32, be->device, 4, ls);
-    if (upload_context(be, tf->ctx, tf->ctx_len, tf->dim, &c_dev) != 0) goto done;
-    if (guidance && upload_context(be, tf->neg, tf->neg_len, tf->dim, &n_dev) != 0) goto done;
+    p.x_dev = rl_tensor_make(xd, RL_F32, be->device, 2, (int64_t[]){n, C * 4});
+    p.y_dev = rl_tensor_make(yd, RL_F32, be->device, 2, (int64_t[]){n, C * 4});
+    if (upload_context(be, tf->ctx, tf->ctx_len, tf->dim, &p.ctx[0]) != 0) goto done;
+    if (guidance && upload_context(be, tf->neg, tf->neg_len, tf->dim, &p.ctx[1]) != 0) goto done;
     if (rl_randn_torch(latents, numel, r->seed) != 0) goto done;
-    if (rl_sampler_init(&s, r->sampler, r->steps, r->shift, numel) != 0) goto done;
+    wan_latents_to_rows(latents, C, T, H, W, p.sl.token0, n, x);
+    if (rl_sampler_init(&s, r->sampler, r->steps, r->shift, rows) != 0) goto done;
     sampler_ok = 1;
-    double t0 = rl_time_now();
+    double t0 = rl_time_now(), comm0 = usp->comm_seconds;
     for (int i = 0; i < s.sched.n; i++) {
-        double t = rl_sampler_timestep(&s, i);
-        if (be->upload(be, x_dev.data, latents, bytes) != 0) goto done;
-        if (dit_velocity(m, be, &x_dev, &y_dev, &c_dev, t, vc) != 0) goto done;
-        if (guidance) {
-            if (dit_velocity(m, be, &x_dev, &y_dev, &n_dev, t, vu) != 0) goto done;
-            rl_cfg_combine(vc, vc, vu, (float)r->cfg, numel);
-        }
-        if (rl_sampler_step(&s, vc, latents) != 0) goto done;
+        p.t = rl_sampler_timestep(&s, i);
+        if (rl_cfg_velocity(usp, slice_velocity, &p, guidance, (float)r->cfg, x, v, tmp, rows) != 0) goto done;
+        if (rl_sampler_step(&s, v, x) != 0) goto done;
         if (r->progress) progress_line(bp, i + 1, s.sched.n, rl_time_now() - t0);
     }
     rep->seconds_per_step = (rl_time_now() - t0) / s.sched.n;
+    if (rl_usp_gather_rows(usp, x, n, C * 4, all) != 0) goto done;
+    wan_rows_to_latents(all, C, T, H, W, 0, N, latents);
+    rep->comm_seconds = usp->comm_seconds - comm0;
     rc = 0;
 done:
     if (sampler_ok) rl_sampler_free(&s);
-    if (x_dev.data) be->free(be, x_dev.data, bytes);
-    if (y_dev.data) be->free(be, y_dev.data, bytes);
-    if (c_dev.data) be->free(be, c_dev.data, rl_tensor_nbytes(&c_dev));
-    if (n_dev.data) be->free(be, n_dev.data, rl_tensor_nbytes(&n_dev));
-    free(vc);
-    free(vu);
+    if (xd) be->free(be, xd, bytes);
+    if (yd) be->free(be, yd, bytes);
+    for (int k = 0; k < 2; k++)
+        if (p.ctx[k].data) be->free(be, p.ctx[k].data, rl_tensor_nbytes(&p.ctx[k]));
+    free(x), free(v), free(tmp), free(all);
     return rc;
 }
 
@@ -236,8 +258,8 @@ static int decode_and_write(rl_wan_vae *vae, const rl_t2v_request *r, rl_backend
 
 /* Encodes each distinct prompt and negative prompt once; pi[i] and ni[i] index
  * request i's texts in the returned arrays (ni[i] = -1: no guidance). */
-static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_report *reps, const char **texts,
-                      int *pi, int *ni, float **ctx, int64_t *lens, int64_t *dim) {
+static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm *comm, rl_t2v_report *reps,
+                      const char **texts, int *pi, int *ni, float **ctx, int64_t *lens, int64_t *dim) {
     int nt = 0;
     for (int i = 0; i < n; i++) {
         const char *want[2] = {reqs[i].prompt,
@@ -253,7 +275,9 @@ static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_
     }
     double t0;
     stage_begin(be, &t0);
-    RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, be, texts, nt, ctx, lens, dim));
+    /* once, on rank 0; the other ranks wait in the broadcast */
+    if (comm->rank == 0) RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, be, texts, nt, ctx, lens, dim));
+    RL_TRY(rl_launch_broadcast_texts(comm, ctx, lens, nt, dim));
     for (int i = 0; i < n; i++) {
         stage_end(be, &reps[i], RL_STAGE_TEXT, t0);
         if (i > 0) reps[i].seconds[RL_STAGE_TEXT] = reps[0].seconds[RL_STAGE_TEXT] / n;
@@ -264,13 +288,40 @@ static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_
     return nt;
 }
 
-static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_report *reps, const int *pi,
-                     const int *ni, float *const *ctx, const int64_t *lens, int64_t dim, float **latents) {
+/* The plan for this world and model: any request with guidance makes CFG
+ * parallel possible (a request without guidance then runs its one pass on both
+ * groups). */
+static int dit_plan(const rl_t2v_request *reqs, int n, const rl_wan_dit *m, rl_comm *comm, rl_plan *plan) {
+    int guidance = 0;
+    for (int i = 0; i < n; i++) guidance |= reqs[i].cfg != 1.0;
+    if (rl_plan_make(comm->size, m->cfg.num_heads, guidance, &reqs[0].parallel, plan) != 0)
+        return rl_error_wrap("parallel plan for the DiT %s", reqs[0].dit_path);
+    char d[96];
+    rl_plan_describe(plan, d, sizeof d);
+    if (comm->size > 1) rl_log(RL_LOG_INFO, "parallel plan: %s\n", d);
+    return 0;
+}
+
+static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm *comm, rl_t2v_report *reps,
+                     const int *pi, const int *ni, float *const *ctx, const int64_t *lens, int64_t dim,
+                     float **latents) {
     rl_wan_dit m;
+    rl_plan plan;
+    rl_usp usp;
     double t0;
     stage_begin(be, &t0);
+    if (rl_launch_test_fail(comm->rank))
+        return rl_error_set("--dit %s: cannot open the file (simulated on this rank by RAYLIGHT_TEST_FAIL_RANK, a "
+                            "test hook)", reqs[0].dit_path);
     RL_TRY(wan_dit_load(&m, reqs[0].dit_path, be));
     int rc = dit_check_compatible(&m, &reqs[0], dim);
+    if (rc == 0) rc = dit_plan(reqs, n, &m, comm, &plan);
+    if (rc == 0) rc = rl_usp_init(&usp, comm, &plan, be);
+    if (rc != 0) {
+        wan_dit_free(&m);
+        return -1;
+    }
+    m.self_attention = rl_usp_attention, m.self_attention_ctx = &usp;
     for (int i = 0; rc == 0 && i < n; i++) {
         if (i > 0) stage_begin(be, &t0);
         const int64_t *ls = reps[i].latent_shape;
@@ -278,12 +329,16 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_r
         text_features tf = {ctx[pi[i]], ni[i] >= 0 ? ctx[ni[i]] : NULL, lens[pi[i]], ni[i] >= 0 ? lens[ni[i]] : 0, dim};
         latents[i] = malloc(numel * sizeof(float));
         if (!latents[i]) rc = rl_error_set("out of host memory for the latents");
-        if (rc == 0) rc = sample_one(&m, &reqs[i], be, &tf, latents[i], &reps[i], (batch_pos){i, n});
+        if (rc == 0) rc = sample_one(&m, &usp, &reqs[i], be, &tf, latents[i], &reps[i], (batch_pos){i, n});
         if (rc != 0 && reqs[i].label) rl_error_wrap("%s", reqs[i].label);
         if (rc != 0) break;
         stage_end(be, &reps[i], RL_STAGE_DIT, t0);
         reps[i].latents_hash = rl_hash64(latents[i], numel * sizeof(float));
+        rl_plan_describe(&plan, reps[i].plan, sizeof reps[i].plan);
+        rl_log(RL_LOG_VERBOSE, "dit: %.3f s of exchanges in %.3f s of sampling (rank 0, %s)\n", reps[i].comm_seconds,
+               reps[i].seconds_per_step * reqs[i].steps, reps[i].plan);
     }
+    rl_usp_free(&usp);
     wan_dit_free(&m);
     return rc;
 }
@@ -347,9 +402,9 @@ int rl_t2v_render_batch(const rl_t2v_request *reqs, int n, rl_backend *be, rl_co
         int64_t *ls = reps[i].latent_shape;
         ls[0] = 16, ls[1] = (reqs[i].frames - 1) / 4 + 1, ls[2] = reqs[i].height / 8, ls[3] = reqs[i].width / 8;
     }
-    nt = batch_text(reqs, n, be, reps, texts, pi, ni, ctx, lens, &dim);
+    nt = batch_text(reqs, n, be, comm, reps, texts, pi, ni, ctx, lens, &dim);
     if (nt < 0) goto done;
-    if (batch_dit(reqs, n, be, reps, pi, ni, ctx, lens, dim, latents) != 0) goto done;
+    if (batch_dit(reqs, n, be, comm, reps, pi, ni, ctx, lens, dim, latents) != 0) goto done;
     for (int j = 0; j < nt; j++) free(ctx[j]), ctx[j] = NULL; /* contexts are done before the VAE loads */
     if (comm->rank == 0 && batch_vae(reqs, n, be, reps, latents) != 0) goto done;
     rc = 0;

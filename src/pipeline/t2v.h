@@ -8,6 +8,7 @@
 #define RL_PIPELINE_T2V_H
 
 #include "comm/comm.h"
+#include "parallel/plan.h"
 #include "raylight.h"
 #include "sampler/sampler.h"
 
@@ -25,6 +26,7 @@ typedef struct {
     int vae_tile;             /* latent pixels per tile edge, 0 = untiled */
     int progress;             /* 0 quiet, 1 progress lines */
     const char *label;        /* "prompts.txt:3" for a batch line (error context), or NULL */
+    rl_plan_request parallel; /* --ulysses, --ring, --cfg-parallel (all 0: automatic plan) */
 } rl_t2v_request;
 
 enum { RL_STAGE_TEXT = 0, RL_STAGE_DIT, RL_STAGE_VAE, RL_STAGE_OUTPUT, RL_STAGE_COUNT };
@@ -38,6 +40,8 @@ typedef struct {
     int64_t latent_shape[4];
     uint64_t latents_hash; /* FNV-1a of the final f32 latents */
     int prompt_tokens, negative_tokens;
+    char plan[96];         /* "cfg 2 x ulysses 1 x ring 1 (2 ranks)" */
+    double comm_seconds;   /* sequence-parallel and CFG exchanges of the sampling loop (this rank) */
 } rl_t2v_report;
 
 /* Checks sizes, frames, steps and the output path before any model is loaded;
