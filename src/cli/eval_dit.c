@@ -7,6 +7,9 @@
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
+#include "models/wan_dit_slice.h"
+#include "parallel/launch.h"
+#include "parallel/usp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +79,53 @@ static void free_device(rl_backend *be, rl_tensor *t) {
     t->data = NULL;
 }
 
-/* Loads, checks against the model, runs, writes. Host tensors are owned by the caller. */
-static int run_model(const char *weights, const char *inputs, const char *out, rl_backend *be, const rl_tensor *x,
-                     const rl_tensor *t, const rl_tensor *ctx) {
+/* The forward under a parallel plan (--ulysses/--ring, or several ranks): this
+ * rank's token rows of x, sequence-parallel attention, the rows of every rank
+ * gathered into host_y [out_dim, T, H, W] on every rank. */
+static int forward_planned(rl_wan_dit *m, rl_backend *be, rl_comm *comm, const rl_plan_request *req,
+                           const rl_tensor *x, double t, const rl_tensor *dctx, float *host_y) {
+    rl_plan plan;
+    rl_usp usp;
+    if (rl_plan_make(comm->size, m->cfg.num_heads, 0, req, &plan) != 0)
+        return rl_error_wrap("eval dit: parallel plan (one forward, no guidance)");
+    char d[96];
+    rl_plan_describe(&plan, d, sizeof d);
+    rl_log(RL_LOG_VERBOSE, "parallel plan: %s\n", d);
+    RL_TRY(rl_usp_init(&usp, comm, &plan, be));
+    const int64_t Ci = x->shape[0], T = x->shape[1], H = x->shape[2], W = x->shape[3], Co = m->cfg.out_dim;
+    rl_wan_slice sl = {T, H / 2, W / 2, 0, 0};
+    const int64_t N = sl.F * sl.Hp * sl.Wp, sp = plan.ulysses * plan.ring;
+    rl_usp_slice(&usp, N, &sl.token0, &sl.n);
+    size_t xb = (size_t)(sl.n * Ci * 4) * sizeof(float), yb = (size_t)(sl.n * Co * 4) * sizeof(float);
+    float *xr = malloc(xb), *yr = malloc(yb), *all = malloc((size_t)sp * yb);
+    void *xd = be->alloc(be, xb), *yd = be->alloc(be, yb);
+    int rc = xr && yr && all ? 0 : rl_error_set("out of host memory for the token rows");
+    if (rc == 0 && (!xd || !yd)) rc = -1;
+    if (rc == 0) {
+        wan_latents_to_rows(x->data, Ci, T, H, W, sl.token0, sl.n, xr);
+        rc = be->upload(be, xd, xr, xb);
+    }
+    rl_tensor dx = rl_tensor_make(xd, RL_F32, be->device, 2, (int64_t[]){sl.n, Ci * 4});
+    rl_tensor dy = rl_tensor_make(yd, RL_F32, be->device, 2, (int64_t[]){sl.n, Co * 4});
+    m->self_attention = rl_usp_attention, m->self_attention_ctx = &usp;
+    if (rc == 0) rc = wan_dit_forward_slice(m, &dy, &dx, t, dctx, &sl);
+    m->self_attention = NULL, m->self_attention_ctx = NULL;
+    if (rc == 0) rc = be->download(be, yr, yd, yb);
+    if (rc == 0) rc = rl_usp_gather_rows(&usp, yr, sl.n, Co * 4, all);
+    if (rc == 0) wan_rows_to_latents(all, Co, T, H, W, 0, N, host_y);
+    if (rc == 0)
+        rl_log(RL_LOG_VERBOSE, "exchanges %.4f s, attention %.4f s (rank 0)\n", usp.comm_seconds, usp.attention_seconds);
+    if (xd) be->free(be, xd, xb);
+    if (yd) be->free(be, yd, yb);
+    free(xr), free(yr), free(all);
+    rl_usp_free(&usp);
+    return rc;
+}
+
+/* Loads, checks against the model, runs, writes (rank 0). Host tensors are owned by the caller. */
+static int run_model(const char *weights, const char *inputs, const char *out, rl_backend *be, rl_comm *comm,
+                     const rl_plan_request *req, const rl_tensor *x, const rl_tensor *t, const rl_tensor *ctx) {
+    const int planned = comm->size > 1 || req->ulysses || req->ring || req->cfg_parallel;
     rl_wan_dit m;
     double t0 = rl_time_now();
     RL_TRY(wan_dit_load(&m, weights, be));
@@ -101,18 +148,19 @@ static int run_model(const char *weights, const char *inputs, const char *out, r
     if (rc == 0) rc = to_device(be, ctx, &dctx);
     if (rc == 0) rc = to_device(be, &hy, &dy);
     if (rc == 0) {
+        host_y = malloc(rl_tensor_nbytes(&dy));
+        if (!host_y) rc = rl_error_set("out of host memory for the output");
+    }
+    if (rc == 0) {
         t0 = rl_time_now();
-        rc = wan_dit_forward(&m, &dy, &dx, (double)*(const float *)t->data, &dctx);
+        if (planned) rc = forward_planned(&m, be, comm, req, x, (double)*(const float *)t->data, &dctx, host_y);
+        else rc = wan_dit_forward(&m, &dy, &dx, (double)*(const float *)t->data, &dctx);
         if (rc != 0) rl_error_wrap("%s", inputs);
         rl_log(RL_LOG_VERBOSE, "forward %.2f s, peak activations %s\n", rl_time_now() - t0,
                rl_bytes_str(m.peak_activation_bytes, b2, sizeof b2));
     }
-    if (rc == 0) {
-        host_y = malloc(rl_tensor_nbytes(&dy));
-        if (!host_y) rc = rl_error_set("out of host memory for the output");
-    }
-    if (rc == 0) rc = be->download(be, host_y, dy.data, rl_tensor_nbytes(&dy));
-    if (rc == 0) {
+    if (rc == 0 && !planned) rc = be->download(be, host_y, dy.data, rl_tensor_nbytes(&dy));
+    if (rc == 0 && comm->rank == 0) {
         rl_st_writer *w = rl_st_writer_new();
         if (!w) rc = rl_error_set("out of memory for the writer");
         if (rc == 0) rc = rl_st_writer_add(w, "y", RL_F32, 4, ys, host_y);
@@ -130,6 +178,8 @@ static int run_model(const char *weights, const char *inputs, const char *out, r
 
 int eval_dit(int argc, char **argv) {
     const char *weights = NULL, *inputs = NULL, *out = NULL, *backend = NULL;
+    int64_t ulysses = 0, ring = 0;
+    int cfg_parallel = 0;
     rl_opt opts[] = {
         {"--weights", NULL, NULL, RL_OPT_STR, &weights, NULL, "FILE",
          "Wan 2.1 DiT .safetensors (official, ComfyUI or diffusers layout; f32/bf16/f16/fp8)", 0, 0, 0},
@@ -137,18 +187,26 @@ int eval_dit(int argc, char **argv) {
          ".safetensors with x f32 [16,T,H,W], t f32 [1], context f32 [L,text_dim], L <= 512", 0, 0, 0},
         {"--out", "-o", NULL, RL_OPT_STR, &out, NULL, "FILE", "output .safetensors (tensor 'y' f32 [16,T,H,W])", 0, 0, 0},
         {"--backend", NULL, "RAYLIGHT_BACKEND", RL_OPT_STR, &backend, "cpu", "NAME", "cpu or cuda", 0, 0, 0},
+        {"--ulysses", NULL, "RAYLIGHT_ULYSSES", RL_OPT_INT, &ulysses, "0", "N", "Ulysses degree (0 = automatic plan over the ranks)", 0, 4096, 0},
+        {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
+        {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &cfg_parallel, NULL, NULL, "accepted for symmetry with the render command; refused (one forward has no unconditional pass)", 0, 0, 0},
     };
     rl_args a = {"eval dit", "eval dit --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors "
-                 "[--backend cpu|cuda]",
-                 "Runs the Wan 2.1 DiT once on x, t and context from a file and writes y.", opts, 4, 0, 0, NULL, 0, 0};
+                 "[--backend cpu|cuda] [--ulysses N] [--ring N]   (under mpirun: rank 0 writes)",
+                 "Runs the Wan 2.1 DiT once on x, t and context from a file and writes y.", opts, 7, 0, 0, NULL, 0, 0};
+    rl_world world;
+    RL_TRY(rl_world_init(NULL, NULL, &world));
+    rl_comm *comm = rl_comm_world_host();
+    if (!comm || rl_launch_check_args(comm, argc, argv) != 0) return -1;
     RL_TRY(rl_args_parse(&a, argc, argv));
     free(a.positional);
     if (a.help) return 0;
     if (!weights) return rl_error_set("eval dit: --weights FILE.safetensors is required");
     if (!inputs) return rl_error_set("eval dit: --inputs FILE.safetensors is required");
     if (!out) return rl_error_set("eval dit: --out FILE.safetensors is required");
-    rl_backend *be = rl_backend_by_name(backend);
+    rl_backend *be = !strcmp(backend, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(backend);
     if (!be) return -1;
+    rl_plan_request req = {(int)ulysses, (int)ring, cfg_parallel};
     rl_safetensors st;
     RL_TRY(rl_st_open(&st, inputs));
     rl_tensor x = {0}, t = {0}, ctx = {0};
@@ -157,9 +215,12 @@ int eval_dit(int argc, char **argv) {
     if (rc == 0) rc = read_input(&st, "context", 2, "f32 [L, text_dim]", &ctx);
     if (rc == 0) rc = check_inputs(inputs, &x, &t, &ctx);
     rl_st_close(&st);
-    if (rc == 0) rc = run_model(weights, inputs, out, be, &x, &t, &ctx);
+    if (rc == 0) rc = run_model(weights, inputs, out, be, comm, &req, &x, &t, &ctx);
     free(x.data);
     free(t.data);
     free(ctx.data);
+    comm->destroy(comm);
+    if (rc == 0) rl_world_finalize();
+    else if (world.size > 1) rl_error_wrap("rank %d", world.rank);
     return rc;
 }
