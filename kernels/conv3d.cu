@@ -68,3 +68,44 @@ extern "C" int cuda_conv3d(void *stream, const cuda_conv3d_args *a) {
     conv3d_kernel<<<grid, CONV_THREADS, 0, (cudaStream_t)stream>>>(*a);
     return launch_status();
 }
+
+/* ---- im2col + GEMM path: the column matrix for a range of output positions */
+
+__global__ void im2col3d_kernel(void *col, int coldt, cuda_conv3d_args a, int64_t p0, int64_t np, int64_t K) {
+    const int64_t total = K * np, HWo = a.Ho * a.Wo, khw = a.kh * a.kw, kthw = a.kt * khw;
+    for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total;
+         idx += (int64_t)gridDim.x * blockDim.x) {
+        int64_t k = idx / np, pl = idx - k * np, p = p0 + pl;
+        int64_t to = p / HWo, r = p - to * HWo, ho = r / a.Wo, wo = r - ho * a.Wo;
+        int64_t ci = k / kthw, kr = k - ci * kthw, dt = kr / khw, kr2 = kr - dt * khw, dh = kr2 / a.kw,
+                dw = kr2 - dh * a.kw;
+        int64_t ti = to * a.stride[0] - a.pad[0] + dt, hi = ho * a.stride[1] - a.pad[1] + dh,
+                wi = wo * a.stride[2] - a.pad[2] + dw;
+        float v = 0.0f;
+        if (ti >= 0 && ti < a.T && hi >= 0 && hi < a.H && wi >= 0 && wi < a.W)
+            v = ldf(a.x, a.xdt, ((ci * a.T + ti) * a.H + hi) * a.W + wi);
+        stf(col, coldt, idx, v);
+    }
+}
+
+extern "C" int cuda_im2col3d(void *stream, void *col, int coldt, const cuda_conv3d_args *a, int64_t p0, int64_t np) {
+    int64_t K = a->Cin * a->kt * a->kh * a->kw, n = K * np;
+    if (n <= 0) return 0;
+    int64_t blocks = (n + 255) / 256;
+    if (blocks > 65535 * 8) blocks = 65535 * 8;
+    im2col3d_kernel<<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(col, coldt, *a, p0, np, K);
+    return (int)cudaGetLastError();
+}
+
+__global__ void add_row_bias_kernel(void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N) {
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < C * N; i += (int64_t)gridDim.x * blockDim.x)
+        stf(y, ydt, i, ldf(y, ydt, i) + ldf(b, bdt, i / N));
+}
+
+extern "C" int cuda_add_row_bias(void *stream, void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N) {
+    if (C * N <= 0) return 0;
+    int64_t blocks = (C * N + 255) / 256;
+    if (blocks > 65535 * 8) blocks = 65535 * 8;
+    add_row_bias_kernel<<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(y, ydt, b, bdt, C, N);
+    return (int)cudaGetLastError();
+}

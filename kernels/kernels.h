@@ -122,6 +122,11 @@ typedef struct {
 } cuda_conv3d_args;
 
 int cuda_conv3d(void *stream, const cuda_conv3d_args *a);
+/* Columns [p0, p0+np) of the im2col matrix col [K, np] (K = Cin*kt*kh*kw, column p
+ * = output position (to, ho, wo) flattened), in coldt (f32 or bf16). */
+int cuda_im2col3d(void *stream, void *col, int coldt, const cuda_conv3d_args *a, int64_t p0, int64_t np);
+/* y [C, N] += b [C] (per row). */
+int cuda_add_row_bias(void *stream, void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N);
 
 #ifdef __cplusplus
 }

@@ -28,10 +28,10 @@ for w in umt5_tiny_official_bf16 umt5_tiny_hf_f16 umt5_tiny_fp8_scaled; do
 done
 "${BUILD:-build}/tests/test_wan_vae" --write-inputs "$tmp" >/dev/null 2>&1 || echo "FAIL: writing the VAE inputs"
 for l in official diffusers; do
-    run_cmp "eval vae-decode $l on cuda" 1e-3 "$tmp/dec_$l.safetensors:video" "$G/wan_vae/io.safetensors:video" -- \
+    run_cmp "eval vae-decode $l on cuda (TF32 convolutions)" 5e-3 "$tmp/dec_$l.safetensors:video" "$G/wan_vae/io.safetensors:video" -- \
         "$BIN" eval vae-decode --backend cuda --weights "$G/wan_vae/tiny_$l.safetensors" --inputs "$tmp/z.safetensors" \
         --out "$tmp/dec_$l.safetensors"
-    run_cmp "eval vae-encode $l on cuda" 1e-3 "$tmp/enc_$l.safetensors:z" "$G/wan_vae/io.safetensors:z_enc" -- \
+    run_cmp "eval vae-encode $l on cuda (TF32 convolutions)" 5e-3 "$tmp/enc_$l.safetensors:z" "$G/wan_vae/io.safetensors:z_enc" -- \
         "$BIN" eval vae-encode --backend cuda --weights "$G/wan_vae/tiny_$l.safetensors" --inputs "$tmp/video.safetensors" \
         --out "$tmp/enc_$l.safetensors"
 done

@@ -781,6 +781,7 @@ static void test_errors_and_memory(void) {
 
 int main(void) {
     setenv("RL_CUDA_SYNC", "1", 0); /* a faulting kernel is then reported by its own op */
+    setenv("RAYLIGHT_TF32", "0", 1); /* f32 conv3d exact to 1e-5 here; TF32 is checked by gpu_eval_test.sh */
     cpu = rl_backend_cpu();
     gpu = rl_backend_cuda(0);
     if (!gpu) {

@@ -465,6 +465,8 @@ static int cuda_conv3d_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     }
     if (rl_tensor_numel(y) == 0) return 0;
     RL_TRY(cuda_enter(be, op));
+    /* Tensor cores through im2col + GEMM when the dtypes pair up; the direct kernel otherwise. */
+    if (x->dtype == w->dtype && w->shape[1] > 0) return cuda_conv3d_gemm(be, y, x, w, b, p, o);
     KERNEL_TRY(op, cuda_conv3d(state_of(be)->stream, &a));
     return cuda_op_done(state_of(be), op);
 }
@@ -655,6 +657,8 @@ static int state_open(cuda_state *st, int dev) {
     CUBLAS_TRY(op, cublasSetStream(st->blas, st->stream));
     st->workspace_bytes = CUDA_WORKSPACE_BYTES;
     CUDA_TRY(op, cudaMalloc(&st->workspace, st->workspace_bytes));
+    const char *tf32 = getenv("RAYLIGHT_TF32");
+    st->allow_tf32 = !(tf32 && !strcmp(tf32, "0"));
     const char *sync = getenv("RL_CUDA_SYNC");
     st->sync_each = sync && sync[0] && strcmp(sync, "0") != 0;
     return 0;

@@ -21,6 +21,7 @@ typedef struct {
     void *workspace;         /* cuBLASLt workspace, workspace_bytes */
     size_t workspace_bytes;
     int sync_each;           /* RL_CUDA_SYNC=1: synchronise after every op */
+    int allow_tf32;          /* conv3d of f32 tensors on TF32 tensor cores (as torch's default); RAYLIGHT_TF32=0 turns it off */
 } cuda_state;
 
 /* Dtype demands of cuda_check_tensor. */
@@ -35,6 +36,12 @@ int cublas_fail(const char *op, const char *file, int line, const char *what, cu
 int cuda_enter(rl_backend *be, const char *op);
 /* The end of every op: synchronises and checks when RL_CUDA_SYNC is set. */
 int cuda_op_done(cuda_state *st, const char *op);
+
+/* Stream-ordered scratch memory (cudaMallocAsync; free with cudaFreeAsync on
+ * st->stream); out of memory is a sentence naming the op and the size. */
+int cuda_scratch_alloc(cuda_state *st, const char *op, void **p, size_t bytes);
+int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
+                     const rl_conv3d_params *p, const int64_t out[3]);
 
 int cuda_matmul_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                    rl_activation act);

@@ -128,7 +128,7 @@ static cublasLtEpilogue_t epilogue_for(int bias, rl_activation act) {
 }
 
 /* Stream-ordered scratch (freed on the stream after its last use). */
-static int scratch_alloc(cuda_state *st, const char *op, void **p, size_t bytes) {
+int cuda_scratch_alloc(cuda_state *st, const char *op, void **p, size_t bytes) {
     cudaError_t e = cudaMallocAsync(p, bytes ? bytes : 256, st->stream);
     if (e == cudaErrorMemoryAllocation) {
         char b[32];
@@ -154,7 +154,7 @@ static int matmul_run(cuda_state *st, const char *op, rl_tensor *y, const rl_ten
     if (x->dtype != w->dtype) { /* widen the bf16 operand: exact */
         const rl_tensor *lo = x->dtype == RL_BF16 ? x : w;
         int64_t n = rl_tensor_numel(lo);
-        if ((rc = scratch_alloc(st, op, &wide, (size_t)n * sizeof(float))) != 0) goto done;
+        if ((rc = cuda_scratch_alloc(st, op, &wide, (size_t)n * sizeof(float))) != 0) goto done;
         int k = cuda_cast(st->stream, wide, RL_F32, lo->data, RL_BF16, n);
         if (k) {
             rc = cuda_fail(op, __FILE__, __LINE__, "a kernel launch (widening to f32)", (cudaError_t)k);
@@ -165,7 +165,7 @@ static int matmul_run(cuda_state *st, const char *op, rl_tensor *y, const rl_ten
         g.ab = RL_F32;
     }
     if (g.ab == RL_F32 && y->dtype == RL_BF16) { /* cuBLASLt writes f32 inputs to f32 only */
-        if ((rc = scratch_alloc(st, op, &y32, (size_t)(M * N) * sizeof(float))) != 0) goto done;
+        if ((rc = cuda_scratch_alloc(st, op, &y32, (size_t)(M * N) * sizeof(float))) != 0) goto done;
         g.D = y32;
         g.dt = RL_F32;
     }
