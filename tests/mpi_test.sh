@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# mpi_test.sh: several CPU ranks under mpirun (oversubscribed, so 2 cores do):
+# renders of the tiny model and `eval dit` on the golden Wan DiT under each
+# parallel plan must equal the one-process result within 1e-5 relative
+# (raylight-gen compare --tol); test_usp checks the sequence-parallel attention
+# and the sliced DiT (token counts that do not divide) under mpirun; the plan
+# refuses Ulysses 2 on the one-head tiny model with the plans that work; one
+# failing rank (RAYLIGHT_TEST_FAIL_RANK) ends every rank non-zero within 30 s
+# with its message; ranks started with other flags are named.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+BIN=$BUILD/raylight-gen
+USP=$BUILD/tests/test_usp
+G=tests/golden/wan_dit
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+if ! command -v mpirun >/dev/null; then
+    echo "FAIL: mpi: mpirun not found (install the Debian package openmpi-bin)"
+    exit 1
+fi
+for f in "$BIN" "$USP"; do
+    if [ ! -x "$f" ]; then
+        echo "FAIL: mpi: $f not found; build it first (make BUILD=$BUILD)"
+        exit 1
+    fi
+done
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+MPI() { local np=$1; shift; timeout 60 mpirun -np "$np" --oversubscribe --bind-to none "$@"; }
+
+# same latents/outputs as one process: name, reference, candidate
+same() {
+    if out=$("$BIN" compare "$3" "$2" --tol 1e-5 2>&1); then
+        echo "PASS: $1 equals one process ($(echo "$out" | grep -o 'rel err [0-9.e+-]*'))"
+    else
+        echo "FAIL: $1 differs from one process: $out"
+    fi
+}
+
+# -- the sequence-parallel attention and the sliced golden DiT (5 and 12 tokens)
+for plan in "2 --ulysses 2" "2 --ring 2" "4 --ulysses 2 --ring 2" "3 --ring 3"; do
+    set -- $plan; np=$1; shift
+    MPI "$np" "$USP" "$@" >"$tmp/usp" 2>&1
+    grep -E '^(PASS|FAIL): ' "$tmp/usp" | sed "s/^\(PASS\|FAIL\): /\1: np $np: /"
+    grep -q '^PASS: ' "$tmp/usp" || echo "FAIL: test_usp np $np $*: $(tail -c 400 "$tmp/usp")"
+done
+
+# -- eval dit on the golden DiT (2 heads): one process vs each plan
+for m in official_f32 diffusers_f16; do
+    "$BIN" eval dit --weights "$G/$m.safetensors" --inputs "$G/$m.io.safetensors" --out "$tmp/$m.1.safetensors" \
+        2>"$tmp/err" || echo "FAIL: eval dit $m, one process: $(cat "$tmp/err")"
+done
+for plan in "2 --ulysses 2" "2 --ring 2" "4 --ulysses 2 --ring 2" "4 --ring 4"; do
+    set -- $plan; np=$1; shift
+    m=official_f32; [ "$np" = 2 ] && [ "$1" = --ulysses ] && m=diffusers_f16
+    rm -f "$tmp/out.safetensors"
+    if MPI "$np" "$BIN" eval dit --weights "$G/$m.safetensors" --inputs "$G/$m.io.safetensors" \
+           --out "$tmp/out.safetensors" "$@" >"$tmp/log" 2>&1; then
+        same "eval dit $m, np $np $*" "$tmp/$m.1.safetensors:y" "$tmp/out.safetensors:y"
+    else
+        echo "FAIL: eval dit $m, np $np $*: $(tail -c 400 "$tmp/log")"
+    fi
+done
+
+# -- renders of the tiny model (1 head of 128): 144x112, 1 frame = 63 tokens (divides by no
+#    world size here), and 128x128, 5 frames = 128 tokens
+"$BIN" make-tiny --out "$tmp/m" --text-dim 64 >/dev/null 2>"$tmp/err" || echo "FAIL: make-tiny: $(cat "$tmp/err")"
+R() { "$@" --model tiny --model-dir "$tmp/m" --backend cpu --prompt "a red fox in snow" --seed 7 --steps 3 -q; }
+R "$BIN" --size 144x112 --frames 1 -o "$tmp/a1.png" --save-latents "$tmp/a1.safetensors" 2>"$tmp/err" ||
+    echo "FAIL: render, one process: $(cat "$tmp/err")"
+R "$BIN" --size 128x128 --frames 5 -o "$tmp/b1.png/" --save-latents "$tmp/b1.safetensors" 2>"$tmp/err" ||
+    echo "FAIL: render 5 frames, one process: $(cat "$tmp/err")"
+for plan in "2 a --ring 2" "2 a --cfg-parallel" "2 a" "4 a --ring 2 --cfg-parallel" "4 a --ring 4" "2 b --ring 2"; do
+    set -- $plan; np=$1; c=$2; shift 2
+    size="--size 144x112 --frames 1"; [ "$c" = b ] && size="--size 128x128 --frames 5"
+    rm -f "$tmp/lat.safetensors"
+    if R MPI "$np" "$BIN" $size -o "$tmp/o$np.png/" --save-latents "$tmp/lat.safetensors" "$@" >"$tmp/log" 2>&1; then
+        same "render ${size#--size }, np $np ${*:-(automatic plan)}" "$tmp/${c}1.safetensors" "$tmp/lat.safetensors"
+    else
+        echo "FAIL: render np $np $*: $(tail -c 400 "$tmp/log")"
+    fi
+done
+
+# -- the plan refuses what cannot work, listing what can
+R MPI 2 "$BIN" --size 144x112 --frames 1 -o "$tmp/u.png" --ulysses 2 >"$tmp/log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && grep -q "1 attention head does not divide by 2" "$tmp/log" && grep -q -- "--ulysses 1 --ring 2" "$tmp/log"; then
+    echo "PASS: --ulysses 2 on the one-head tiny model is refused with the plans that work"
+else
+    echo "FAIL: --ulysses 2 on the one-head tiny model (rc $rc): $(tail -c 400 "$tmp/log")"
+fi
+
+# -- one failing rank ends every rank, non-zero, within 30 s, with its message
+t0=$(date +%s)
+RAYLIGHT_TEST_FAIL_RANK=1 R MPI 2 "$BIN" --size 144x112 --frames 1 -o "$tmp/f.png" --ring 2 >"$tmp/log" 2>&1; rc=$?
+dt=$(( $(date +%s) - t0 ))
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $dt -le 30 ] && grep -q "rank 1: --dit .*RAYLIGHT_TEST_FAIL_RANK" "$tmp/log" \
+   && [ ! -e "$tmp/f.png" ]; then
+    echo "PASS: a failure on rank 1 ends all ranks (exit $rc after ${dt} s) with its message"
+else
+    echo "FAIL: a failure on rank 1 (rc $rc after ${dt} s): $(tail -c 400 "$tmp/log")"
+fi
+
+# -- ranks started with other flags are named at start
+MPI 2 bash -c 'extra=; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && extra="--steps 4"; exec "$0" "$@" $extra' \
+    "$BIN" --model tiny --model-dir "$tmp/m" --backend cpu --prompt fox --seed 7 --steps 3 -o "$tmp/d.png" \
+    >"$tmp/log" 2>&1; rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1 was started with other arguments" "$tmp/log" && [ ! -e "$tmp/d.png" ]; then
+    echo "PASS: a rank started with other flags is named (exit $rc)"
+else
+    echo "FAIL: a rank started with other flags (rc $rc): $(tail -c 400 "$tmp/log")"
+fi
