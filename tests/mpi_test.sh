@@ -2,7 +2,7 @@
 # mpi_test.sh: several CPU ranks under mpirun (oversubscribed, so 2 cores do):
 # renders of the tiny model and `eval dit` on the golden Wan DiT under each
 # parallel plan must equal the one-process result within 1e-5 relative
-# (raylight-gen compare --tol); test_usp checks the sequence-parallel attention
+# (raylight-gen compare --tol), Ulysses renders on make-tiny --heads 2; test_usp checks the sequence-parallel attention
 # and the sliced DiT (token counts that do not divide) under mpirun; the plan
 # refuses Ulysses 2 on the one-head tiny model with the plans that work; one
 # failing rank (RAYLIGHT_TEST_FAIL_RANK) ends every rank non-zero within 30 s
@@ -77,6 +77,20 @@ for plan in "2 a --ring 2" "2 a --cfg-parallel" "2 a" "4 a --ring 2 --cfg-parall
         same "render ${size#--size }, np $np ${*:-(automatic plan)}" "$tmp/${c}1.safetensors" "$tmp/lat.safetensors"
     else
         echo "FAIL: render np $np $*: $(tail -c 400 "$tmp/log")"
+    fi
+done
+
+# -- Ulysses on a tiny model with 2 heads (make-tiny --heads 2), 63 tokens
+"$BIN" make-tiny --out "$tmp/m2" --text-dim 64 --heads 2 >/dev/null 2>"$tmp/err" || echo "FAIL: make-tiny --heads 2: $(cat "$tmp/err")"
+R2() { "$@" --model tiny --model-dir "$tmp/m2" --backend cpu --prompt "a red fox in snow" --seed 7 --steps 3 -q --size 144x112 --frames 1; }
+R2 "$BIN" -o "$tmp/h1.png" --save-latents "$tmp/h1.safetensors" 2>"$tmp/err" || echo "FAIL: 2-head render, one process: $(cat "$tmp/err")"
+for plan in "2 --ulysses 2" "4 --ulysses 2 --ring 2" "4 --ulysses 2 --cfg-parallel"; do
+    set -- $plan; np=$1; shift
+    rm -f "$tmp/lat.safetensors"
+    if R2 MPI "$np" "$BIN" -o "$tmp/o$np.png" --save-latents "$tmp/lat.safetensors" "$@" >"$tmp/log" 2>&1; then
+        same "render 2 heads 144x112, np $np $*" "$tmp/h1.safetensors" "$tmp/lat.safetensors"
+    else
+        echo "FAIL: 2-head render np $np $*: $(tail -c 400 "$tmp/log")"
     fi
 done
 

@@ -20,9 +20,12 @@ typedef struct {
     const char *what;
 } tiny_part;
 
-/* Head size 128 keeps the real RoPE split (22/21/21 pairs): dim 128 = one head. */
+/* Heads of the tiny DiT (--heads; several heads let Ulysses run on it). */
+static int64_t tiny_heads = 1;
+
+/* Head size 128 keeps the real RoPE split (22/21/21 pairs): dim 128 per head. */
 static int write_dit(const char *path, uint64_t seed, int64_t text_dim) {
-    rl_wan_dit_config c = {.dim = 128, .ffn_dim = 256, .num_layers = 2, .num_heads = 1, .head_dim = 128,
+    rl_wan_dit_config c = {.dim = 128 * tiny_heads, .ffn_dim = 256, .num_layers = 2, .num_heads = tiny_heads, .head_dim = 128,
                            .in_dim = 16, .out_dim = 16, .text_dim = text_dim, .freq_dim = 256, .text_len = 512,
                            .eps = 1e-6f};
     return wan_dit_write_tiny(path, &c, seed);
@@ -38,7 +41,7 @@ static int write_vae(const char *path, uint64_t seed, int64_t text_dim) { return
 /* The tokenizer comes first: the text encoder sizes its vocabulary to it. */
 static const tiny_part parts[] = {
     {"tokenizer.json", write_tokenizer, "unigram tokenizer with byte fallback (T5 layout)"},
-    {"wan_dit_tiny.safetensors", write_dit, "Wan 2.1 DiT, official layout, f32 (dim 128, 2 blocks)"},
+    {"wan_dit_tiny.safetensors", write_dit, "Wan 2.1 DiT, official layout, f32 (dim 128 per head, --heads, 2 blocks)"},
     {"umt5_tiny.safetensors", umt5_make_tiny, "umT5 encoder, official layout, bf16 (dim = --text-dim, 2 layers)"},
     {"wan_vae_tiny.safetensors", write_vae, "Wan 2.1 VAE, official layout, f32 (base width 16)"},
 };
@@ -51,9 +54,10 @@ int cmd_make_tiny(int argc, char **argv) {
         {"--seed", NULL, NULL, RL_OPT_INT, &seed, "0", "N", "random seed of the weights", 0, 2147483647.0, 0},
         {"--text-dim", NULL, NULL, RL_OPT_INT, &text_dim, "4096", "N",
          "width of the text features the DiT takes (the text encoder's output width)", 1, 65536, 0},
+        {"--heads", NULL, NULL, RL_OPT_INT, &tiny_heads, "1", "N", "attention heads of the DiT (dim = 128 x N; 2+ for Ulysses tests)", 1, 16, 0},
     };
-    rl_args a = {"make-tiny", "make-tiny --out DIR [--seed N] [--text-dim N]",
-                 "Writes small random models (deterministic from the seed) for demos and tests.", opts, 3, 0, 0,
+    rl_args a = {"make-tiny", "make-tiny --out DIR [--seed N] [--text-dim N] [--heads N]",
+                 "Writes small random models (deterministic from the seed) for demos and tests.", opts, 4, 0, 0,
                  NULL, 0, 0};
     RL_TRY(rl_args_parse(&a, argc, argv));
     free(a.positional);
