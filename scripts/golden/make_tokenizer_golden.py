@@ -19,8 +19,8 @@ the token ids HF `tokenizers` gives for it, plus Wan's prompt cleaning.
      never:  "prepend_scheme":"never"
      bytefb: "byte_fallback":true
    The C test makes the same text edits, so the JSON parser is exercised too.
-4. Wan's clean ('whitespace' mode without ftfy): html.unescape twice, strip,
-   regex \\s+ -> ' ', strip.
+4. Wan's clean ('whitespace' mode): ftfy.fix_text, html.unescape twice, strip,
+   regex \\s+ -> ' ', strip (tests/golden/prompt_clean/ covers ftfy in depth).
 
 Writes tests/golden/tokenizer/{spiece.model,tokenizer.json,ids.txt,clean.txt}.
 ids.txt: one line per string: hex(UTF-8 string) TAB ids(always) TAB ids(first)
@@ -34,6 +34,7 @@ import random
 import struct
 import tempfile
 
+import ftfy
 import regex
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as pb
@@ -151,7 +152,7 @@ def clean_strings():
 
 
 def wan_clean(t):
-    t = html.unescape(html.unescape(t)).strip()
+    t = html.unescape(html.unescape(ftfy.fix_text(t))).strip()
     return regex.sub(r"\s+", " ", t).strip()
 
 

@@ -1,5 +1,5 @@
-/* prompt_clean.c: Wan's 'whitespace' prompt cleaning without ftfy:
- * html.unescape(html.unescape(text)).strip(), then every run of regex \s (Unicode
+/* prompt_clean.c: Wan's 'whitespace' prompt cleaning: ftfy.fix_text (prompt_fix.c),
+ * then html.unescape(html.unescape(text)).strip(), then every run of regex \s (Unicode
  * White_Space) becomes one space, then strip() again (Python str.isspace, which
  * also counts U+001C..U+001F).
  *
@@ -8,9 +8,9 @@
  * numeric references with Python's replacements (cp1252 for 0x80..0x9F, U+FFFD for
  * 0, surrogates and > U+10FFFF, nothing for its "invalid code points"), and the full
  * HTML5 named table (2231 names, unicode_tables.c) with the longest-prefix rule for
- * names without their semicolon. ftfy's mojibake repair is not done (it only
- * changes already-broken text). */
+ * names without their semicolon. */
 #include "io/tokenizer.h"
+#include "io/prompt_fix.h"
 #include "io/text_unicode.h"
 
 #include <stdlib.h>
@@ -171,7 +171,10 @@ int rl_prompt_clean(const char *in, char **out) {
         return rl_error_set("the prompt is not valid UTF-8 (bad byte 0x%02X at byte %zu): re-save it as UTF-8",
                             (unsigned char)in[bad], bad);
     sbuf a = {0}, b = {0}, c = {0};
-    int rc = html_unescape(in, n, &a);
+    char *fixed = NULL;
+    int rc = rl_prompt_fix_text(in, n, &fixed);
+    if (rc == 0) rc = html_unescape(fixed, strlen(fixed), &a);
+    free(fixed);
     if (rc == 0) rc = html_unescape(a.p ? a.p : "", a.n, &b);
     if (rc == 0) rc = sb_put(&c, "", 0);
     if (rc == 0) rc = collapse_space(b.p ? b.p : "", b.n, &c);

@@ -32,9 +32,9 @@ int rl_tokenizer_id_limit(const rl_tokenizer *t);
  * tokenizes) for make-tiny; *vocab_size receives its piece count. */
 int rl_tokenizer_write_tiny(const char *path, int *vocab_size);
 
-/* Wan's prompt cleaning ('whitespace' mode, without ftfy): Python
- * html.unescape twice, strip, every run of Unicode white space -> one space,
- * strip. *out is malloc'ed. */
+/* Wan's prompt cleaning ('whitespace' mode): ftfy.fix_text (io/prompt_fix.h),
+ * Python html.unescape twice, strip, every run of Unicode white space -> one
+ * space, strip. *out is malloc'ed. */
 int rl_prompt_clean(const char *in, char **out);
 
 #endif
