@@ -47,6 +47,12 @@ R --prompts-file "$tmp/two.txt" -o "$tmp/q/r.png" --json --quiet >"$tmp/json" 2>
 check "--quiet batch: exit 0, nothing on stderr" "[ $rc -eq 0 ] && [ ! -s $tmp/err ]"
 check "random seed: the two lines get different latents" "[ '$(hash_of "$tmp/json" 1)' != '$(hash_of "$tmp/json" 2)' ]"
 
+# -o dir/: one numbered frame directory per prompt, missing directories created
+R --prompts-file "$tmp/two.txt" --frames 5 -o "$tmp/new/frames/" -q >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "-o dir/ gives dir/0001/ and dir/0002/ of 5 frames" "[ $rc -eq 0 ] && [ -s $tmp/new/frames/0001/frame_00004.png ] && [ -s $tmp/new/frames/0002/frame_00004.png ]"
+R --prompts-file "$tmp/two.txt" --frames 5 -o "$tmp/two.txt/frames/" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "-o under a file is refused before any work" "[ $rc -eq 1 ] && grep -q 'two.txt is a file, not a directory' $tmp/err && ! grep -q step $tmp/err"
+
 # bad lines: one error naming FILE:LINE, exit 1, nothing rendered for any line
 expect_bad() { # name, pattern, file contents
     printf '%b' "$3" >"$tmp/bad.txt"; rm -rf "$tmp/b"; mkdir -p "$tmp/b"

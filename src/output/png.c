@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_WRITE_NO_STDIO
@@ -101,9 +102,45 @@ int rl_write_png(const char *path, const rl_frames *v, int f) {
     return rc;
 }
 
+/* mkdir -p: every missing directory of the path (a batch's -o dir/ gets dir/0001/). */
+static int make_dirs(const char *dir) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return rl_error_set("-o %s: the path is too long", dir);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s) continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            return rl_error_set("cannot create the output directory %s: %s", p, strerror(errno));
+        if (!c) break;
+        *s = c;
+    }
+    return 0;
+}
+
+/* For a directory output that may not exist yet: its nearest existing ancestor
+ * must be a writable directory (nothing is created here). */
+static int check_dir_creatable(const char *dir) {
+    char p[4096];
+    struct stat sb;
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return rl_error_set("-o %s: the path is too long", dir);
+    for (;;) {
+        size_t n = strlen(p);
+        while (n > 1 && p[n - 1] == '/') p[--n] = 0;
+        if (stat(n ? p : ".", &sb) == 0) {
+            if (!S_ISDIR(sb.st_mode)) return rl_error_set("-o %s: %s is a file, not a directory", dir, p);
+            if (access(n ? p : ".", W_OK | X_OK) != 0) return rl_error_set("-o %s: cannot write in %s", dir, p);
+            return 0;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash) p[0] = 0;
+        else if (slash == p) p[1] = 0;
+        else *slash = 0;
+    }
+}
+
 int rl_write_png_frames(const char *dir, const rl_frames *v) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return rl_error_set("cannot create the output directory %s: %s", dir, strerror(errno));
+    RL_TRY(make_dirs(dir));
     for (int f = 0; f < v->frames; f++) {
         char path[4096];
         size_t dl = strlen(dir);
@@ -137,7 +174,7 @@ int rl_write_output(const char *path, const rl_frames *v) {
 }
 
 int rl_output_check_path(const char *path, int frames) {
-    if (is_dir_path(path)) return 0;
+    if (is_dir_path(path)) return check_dir_creatable(path);
     if (ends_with(path, ".png") && frames != 1)
         return rl_error_set("-o %s: a .png holds one image but %d frames will be rendered; give a directory "
                             "(-o frames/) or an .mp4", path, frames);
