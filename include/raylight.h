@@ -163,6 +163,16 @@ void rl_mem_note_free(rl_device dev, size_t bytes);
 size_t rl_mem_current(rl_device dev);
 size_t rl_mem_peak(rl_device dev);
 void rl_mem_reset_peak(rl_device dev);
+/* A cap on one device's accounted bytes (--vram-limit); 0 = none. A backend's
+ * alloc asks rl_mem_check_limit first: -1 with a sentence naming the limit, the
+ * request, what is in use and the flags that would help. */
+void rl_mem_set_limit(rl_device dev, size_t bytes);
+size_t rl_mem_limit(rl_device dev);
+int rl_mem_check_limit(rl_device dev, size_t bytes);
+/* Pinned (page-locked) host memory of block swap, counted apart from both the
+ * device and the ordinary host figures so reports can show it on its own line. */
+void rl_mem_note_pinned(size_t bytes, int freed);
+size_t rl_mem_pinned(void);
 
 /* ---------------------------------------------------------------- backend */
 
@@ -179,6 +189,7 @@ typedef struct {
  * Shapes are checked. Output tensors are allocated by the caller.
  * The CPU backend computes in fp32 and accepts f32 tensors only (casts aside). */
 typedef struct rl_backend rl_backend;
+#define RL_COPY_SLOTS 4 /* device slots of copy_async / wait_copy / release_slot */
 struct rl_backend {
     const char *name; /* "cpu", "cuda" */
     rl_device device;
@@ -259,6 +270,23 @@ struct rl_backend {
     /* y[i] = mean + std * rl_normal_at(seed, i) (include/rl_random.h), in y's dtype:
      * random weights for benchmarks, the same numbers on every backend. */
     int (*fill_normal)(rl_backend *be, rl_tensor *y, uint64_t seed, float mean, float std);
+
+    /* Block swap (offload): pinned host memory and uploads on a second "copy"
+     * stream, ordered against the compute stream by per-slot events, never by
+     * host waits. A slot (0..RL_COPY_SLOTS-1) names one device buffer the copies
+     * rotate through. The cpu backend: malloc, memcpy, no-ops.
+     * host_alloc: page-locked host memory (cudaHostAlloc), counted by rl_mem_note_pinned.
+     * copy_async: queues dst <- host_src on the copy stream once the compute stream
+     *   has passed the slot's last release_slot; returns at once (host_src must be
+     *   pinned and stay unchanged until the copy is waited for).
+     * wait_copy: the compute stream waits for the slot's last copy (the host does not).
+     * release_slot: marks that the work queued so far on the compute stream is the
+     *   last to read the slot's buffer. */
+    void *(*host_alloc)(rl_backend *be, size_t bytes); /* NULL + error on failure */
+    void (*host_free)(rl_backend *be, void *p, size_t bytes);
+    int (*copy_async)(rl_backend *be, void *dst, const void *host_src, size_t bytes, int slot);
+    int (*wait_copy)(rl_backend *be, int slot);
+    int (*release_slot)(rl_backend *be, int slot);
 
     void *impl;
 };

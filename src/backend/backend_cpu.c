@@ -84,6 +84,7 @@ static int check_row_vector(const char *op, const char *role, const rl_tensor *v
 /* ---------------------------------------------------------------- memory */
 
 static void *cpu_alloc(rl_backend *be, size_t bytes) {
+    if (rl_mem_check_limit(RL_DEVICE_CPU, bytes) != 0) return NULL;
     size_t n = (bytes + 63) & ~(size_t)63;
     if (n < bytes) n = bytes; /* overflow: let aligned_alloc fail */
     void *p = aligned_alloc(64, n ? n : 64);
@@ -112,6 +113,36 @@ static int cpu_download(rl_backend *be, void *dst, const void *src, size_t bytes
     return 0;
 }
 static int cpu_synchronize(rl_backend *be) { return 0; }
+
+/* Block swap on the CPU: the "pinned" buffer is plain memory (counted as pinned,
+ * not against --vram-limit), the copy is a memcpy done at once, ordering is free. */
+static void *cpu_host_alloc(rl_backend *be, size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        char b[32];
+        rl_error_set("out of host memory: could not allocate %s of offloaded weights; offload fewer blocks "
+                     "(--offload-blocks)", rl_bytes_str(bytes, b, sizeof b));
+        return NULL;
+    }
+    rl_mem_note_pinned(bytes, 0);
+    return p;
+}
+static void cpu_host_free(rl_backend *be, void *p, size_t bytes) {
+    if (!p) return;
+    free(p);
+    rl_mem_note_pinned(bytes, 1);
+}
+static int cpu_copy_async(rl_backend *be, void *dst, const void *src, size_t bytes, int slot) {
+    if (slot < 0 || slot >= RL_COPY_SLOTS)
+        return rl_error_set("copy_async: slot %d is outside 0..%d (a bug)", slot, RL_COPY_SLOTS - 1);
+    if (bytes) memcpy(dst, src, bytes);
+    return 0;
+}
+static int cpu_slot_noop(rl_backend *be, int slot) {
+    if (slot < 0 || slot >= RL_COPY_SLOTS)
+        return rl_error_set("copy slot %d is outside 0..%d (a bug)", slot, RL_COPY_SLOTS - 1);
+    return 0;
+}
 
 /* Per-thread scratch for the parallel loops; failure is reported after the loop. */
 static float *scratch_alloc(size_t floats) {
@@ -1105,6 +1136,11 @@ static rl_backend cpu_backend = {
     .copy = cpu_copy,
     .embedding = cpu_embedding,
     .fill_normal = cpu_fill_normal,
+    .host_alloc = cpu_host_alloc,
+    .host_free = cpu_host_free,
+    .copy_async = cpu_copy_async,
+    .wait_copy = cpu_slot_noop,
+    .release_slot = cpu_slot_noop,
     .impl = NULL,
 };
 

@@ -21,6 +21,29 @@ size_t rl_mem_current(rl_device dev) { return mem_current[dev]; }
 size_t rl_mem_peak(rl_device dev) { return mem_peak[dev]; }
 void rl_mem_reset_peak(rl_device dev) { mem_peak[dev] = mem_current[dev]; }
 
+/* --vram-limit: checked before every backend allocation (one thread allocates). */
+static size_t mem_limit[2], mem_pinned;
+
+void rl_mem_set_limit(rl_device dev, size_t bytes) { mem_limit[dev] = bytes; }
+size_t rl_mem_limit(rl_device dev) { return mem_limit[dev]; }
+
+int rl_mem_check_limit(rl_device dev, size_t bytes) {
+    size_t lim = mem_limit[dev], cur = mem_current[dev];
+    if (!lim || (bytes <= lim && cur <= lim - bytes)) return 0;
+    char b1[32], b2[32], b3[32];
+    return rl_error_set("out of memory under --vram-limit %s: %s more was needed with %s already in use on %s; "
+                        "use --offload-blocks N (DiT blocks in host memory) or --auto-plan, lower --size or "
+                        "--frames, or raise --vram-limit",
+                        rl_bytes_str(lim, b1, sizeof b1), rl_bytes_str(bytes, b2, sizeof b2),
+                        rl_bytes_str(cur, b3, sizeof b3), dev == RL_DEVICE_CUDA ? "the GPU" : "the CPU backend");
+}
+
+void rl_mem_note_pinned(size_t bytes, int freed) {
+    if (freed) __atomic_sub_fetch(&mem_pinned, bytes, __ATOMIC_RELAXED);
+    else __atomic_add_fetch(&mem_pinned, bytes, __ATOMIC_RELAXED);
+}
+size_t rl_mem_pinned(void) { return mem_pinned; }
+
 void rl_arena_init_over(rl_arena *a, const char *name, rl_device dev, void *base, size_t capacity) {
     memset(a, 0, sizeof *a);
     a->name = name;

@@ -11,6 +11,7 @@
  * Names of the pieces follow the reference's module names; see the spec, §3.
  */
 #include "models/wan_dit.h"
+#include "models/wan_dit_offload.h"
 #include "sampler/noise.h"
 
 #include <cjson/cJSON.h>
@@ -239,11 +240,34 @@ static int load_all(rl_wan_dit *m, rl_weights *w) {
     int64_t hm[2] = {2, D};
     RL_TRY(load_t(m, w, "head.modulation", RL_F32, 2, hm, &m->head_modulation));
     RL_TRY(load_linear(m, w, "head.head", RL_F32, c->out_dim * 4, D, &m->head));
-    for (int64_t i = 0; i < c->num_layers; i++) RL_TRY(load_block(m, w, i, &m->blocks[i]));
-    return 0;
+    /* An offloaded block passes through the device once (its weights converted
+     * there) and moves to pinned host memory before the next loads. */
+    for (int64_t i = 0; i < c->num_layers; i++) {
+        RL_TRY(load_block(m, w, i, &m->blocks[i]));
+        if (!wan_offload_is_host(m->offload, i)) continue;
+        size_t freed = 0;
+        RL_TRY(wan_offload_take(m->offload, i, &m->blocks[i], &freed));
+        w->device_bytes -= freed;
+    }
+    return wan_offload_alloc_slots(m->offload);
 }
 
-int wan_dit_load(rl_wan_dit *m, const char *path, rl_backend *be) {
+static int offload_setup(rl_wan_dit *m, const rl_wan_dit_options *opt) {
+    if (!opt || opt->offload_blocks == 0) return 0;
+    return wan_offload_create(&m->offload, m->be, &m->cfg, opt->offload_blocks, opt->offload_slots);
+}
+
+int wan_dit_read_config(const char *path, rl_backend *be, rl_wan_dit_config *cfg) {
+    rl_weights w;
+    RL_TRY(rl_weights_open(&w, path, be, RL_MODEL_WAN_DIT));
+    int rc = wan_dit_detect_config(&w, cfg);
+    rl_weights_close(&w);
+    return rc;
+}
+
+int wan_dit_load(rl_wan_dit *m, const char *path, rl_backend *be) { return wan_dit_load_opts(m, path, be, NULL); }
+
+int wan_dit_load_opts(rl_wan_dit *m, const char *path, rl_backend *be, const rl_wan_dit_options *opt) {
     memset(m, 0, sizeof *m);
     m->be = be;
     rl_weights w;
@@ -256,6 +280,7 @@ int wan_dit_load(rl_wan_dit *m, const char *path, rl_backend *be) {
         m->blocks = calloc((size_t)m->cfg.num_layers, sizeof *m->blocks);
         if (!m->blocks) rc = rl_error_set("out of host memory for the block table of %s", path);
     }
+    if (rc == 0) rc = offload_setup(m, opt);
     if (rc == 0) rc = load_all(m, &w);
     m->weight_bytes = w.device_bytes;
     rl_weights_close(&w);
@@ -277,6 +302,11 @@ int wan_dit_config_named(const char *name, rl_wan_dit_config *cfg) {
 }
 
 int wan_dit_init_random(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend *be, uint64_t seed) {
+    return wan_dit_init_random_opts(m, cfg, be, seed, NULL);
+}
+
+int wan_dit_init_random_opts(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend *be, uint64_t seed,
+                             const rl_wan_dit_options *opt) {
     memset(m, 0, sizeof *m);
     m->be = be;
     m->cfg = *cfg;
@@ -284,7 +314,8 @@ int wan_dit_init_random(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend 
     if (!m->blocks) return rl_error_set("out of host memory for the block table");
     rl_weights w;
     rl_weights_init_random(&w, be, seed, 0.02f);
-    int rc = load_all(m, &w);
+    int rc = offload_setup(m, opt);
+    if (rc == 0) rc = load_all(m, &w);
     m->weight_bytes = w.device_bytes;
     if (rc != 0) wan_dit_free(m);
     return rc;
@@ -309,6 +340,7 @@ static void free_attention(rl_wan_dit *m, rl_wan_attention *a) {
 
 void wan_dit_free(rl_wan_dit *m) {
     if (!m->be) return;
+    wan_offload_free(m->offload); /* offloaded blocks' tensors have no device storage: free_t skips them */
     free_linear(m, &m->patch);
     free_linear(m, &m->text1);
     free_linear(m, &m->text2);
@@ -536,6 +568,17 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     return 0;
 }
 
+int wan_dit_run_blocks(rl_wan_dit *m, rl_tensor *tokens, const rl_wan_step *st, rl_arena *a) {
+    RL_TRY(wan_offload_begin(m->offload));
+    for (int64_t i = 0; i < m->cfg.num_layers; i++) {
+        const rl_wan_block *blk; /* resident, or streamed into a device slot */
+        if (wan_offload_ready(m->offload, m, i, &blk) != 0 || wan_block_forward(m, blk, tokens, st, a) != 0 ||
+            wan_offload_release(m->offload, i) != 0)
+            return rl_error_wrap("wan dit block %lld", (long long)i);
+    }
+    return 0;
+}
+
 int wan_dit_head(rl_wan_dit *m, rl_arena *a, const rl_tensor *x, const rl_wan_step *st, rl_tensor *out) {
     rl_backend *be = m->be;
     const int64_t D = m->cfg.dim;
@@ -644,10 +687,7 @@ static int forward_in(rl_wan_dit *m, rl_arena *a, rl_tensor *y, const rl_tensor 
     RL_TRY(rc);
     rl_tensor tokens, head;
     RL_TRY(wan_dit_embed_patches(m, a, x, &st, &tokens));
-    for (int64_t i = 0; i < m->cfg.num_layers; i++) {
-        if (wan_block_forward(m, &m->blocks[i], &tokens, &st, a) != 0)
-            return rl_error_wrap("wan dit block %lld", (long long)i);
-    }
+    RL_TRY(wan_dit_run_blocks(m, &tokens, &st, a));
     RL_TRY(wan_dit_head(m, a, &tokens, &st, &head));
     return unpatchify(be, y, &head, &st);
 }

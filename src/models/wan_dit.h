@@ -55,6 +55,15 @@ typedef struct {
 typedef int (*rl_wan_self_attention_fn)(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor *q,
                                         const rl_tensor *k, const rl_tensor *v, int64_t kv_len);
 
+/* Block swap state (models/wan_dit_offload.h). */
+typedef struct rl_wan_offload rl_wan_offload;
+
+/* Loading choices; a NULL pointer means the defaults (everything resident). */
+typedef struct {
+    int offload_blocks; /* blocks kept in pinned host memory and streamed in (--offload-blocks) */
+    int offload_slots;  /* device slots they rotate through (0 = 2) */
+} rl_wan_dit_options;
+
 typedef struct {
     rl_wan_dit_config cfg;
     rl_backend *be;
@@ -65,7 +74,8 @@ typedef struct {
     rl_tensor head_modulation;  /* [2, D] f32: shift, scale */
     rl_wan_linear head;         /* [out_dim*4, D] f32 */
     rl_wan_block *blocks;       /* [num_layers] */
-    size_t weight_bytes;        /* on the device */
+    size_t weight_bytes;        /* on the device (offloaded blocks not counted) */
+    rl_wan_offload *offload;    /* NULL: every block resident */
     rl_wan_self_attention_fn self_attention; /* NULL = wan_self_attention_local */
     void *self_attention_ctx;
     size_t peak_activation_bytes; /* of the last forward */
@@ -85,12 +95,18 @@ int wan_dit_describe_file(const rl_safetensors *st, char *buf, size_t n);
 /* Opens path, checks it is a Wan 2.1 DiT in one layout, detects the config and
  * loads every weight onto be. */
 int wan_dit_load(rl_wan_dit *m, const char *path, rl_backend *be);
+/* As wan_dit_load with options (opt may be NULL). */
+int wan_dit_load_opts(rl_wan_dit *m, const char *path, rl_backend *be, const rl_wan_dit_options *opt);
+/* The config of the DiT at path, without loading weights (for --auto-plan). */
+int wan_dit_read_config(const char *path, rl_backend *be, rl_wan_dit_config *cfg);
 void wan_dit_free(rl_wan_dit *m);
 /* The released configurations by name: "1.3b", "14b" (t2v). -1 with an error
  * listing them otherwise. */
 int wan_dit_config_named(const char *name, rl_wan_dit_config *cfg);
 /* A model of config cfg with random weights made on the device (benchmarks). */
 int wan_dit_init_random(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend *be, uint64_t seed);
+int wan_dit_init_random_opts(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_backend *be, uint64_t seed,
+                             const rl_wan_dit_options *opt);
 
 /* Bytes of activation arena a forward over n_total tokens (this rank holding n)
  * needs, alignment included. */
@@ -119,6 +135,8 @@ int wan_dit_embed_text(rl_wan_dit *m, rl_arena *a, const rl_tensor *context, rl_
 /* Tokens [n, D] of x for the slice in st (patch embedding). */
 int wan_dit_embed_patches(rl_wan_dit *m, rl_arena *a, const rl_tensor *x, const rl_wan_step *st, rl_tensor *tokens);
 int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, const rl_wan_step *st, rl_arena *a);
+/* Every block in order over tokens [n, D] (offloaded blocks streamed in). */
+int wan_dit_run_blocks(rl_wan_dit *m, rl_tensor *tokens, const rl_wan_step *st, rl_arena *a);
 /* out [n, out_dim*4] = head(x) with e's modulation. */
 int wan_dit_head(rl_wan_dit *m, rl_arena *a, const rl_tensor *x, const rl_wan_step *st, rl_tensor *out);
 int wan_self_attention_local(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor *q, const rl_tensor *k,

@@ -58,9 +58,7 @@ static int slice_in(rl_wan_dit *m, rl_arena *a, rl_tensor *y, const rl_tensor *x
     rl_tensor tokens, head;
     RL_TRY(rl_arena_tensor(a, &tokens, RL_F32, 2, (int64_t[]){st.n, D}));
     RL_TRY(be->matmul(be, &tokens, x, &m->patch.w, &m->patch.b, RL_ACT_NONE));
-    for (int64_t i = 0; i < m->cfg.num_layers; i++)
-        if (wan_block_forward(m, &m->blocks[i], &tokens, &st, a) != 0)
-            return rl_error_wrap("wan dit block %lld", (long long)i);
+    RL_TRY(wan_dit_run_blocks(m, &tokens, &st, a));
     RL_TRY(wan_dit_head(m, a, &tokens, &st, &head));
     rl_tensor h4 = rl_tensor_reshape(&head, 4, (int64_t[]){st.n, 2, 2, C});
     rl_tensor hp = rl_tensor_permute(&h4, (int[]){0, 3, 1, 2}); /* [n, C, q, r] */
