@@ -109,6 +109,28 @@ typedef struct {
  * H and B <= 65535. A query with no unmasked key gets out = 0 and lse = -inf. */
 int cuda_attention(void *stream, const cuda_attention_args *a);
 
+/* Tensor-core (mma.sync) flash attention, attention_mma.cu: bf16 q, k, v with d 64
+ * or 128, no bias, scale > 0, q/k/v/out 16-byte aligned, out bf16 or f32.
+ * variant 0 picks the default tile configuration for d; 1, 2, ... pick the
+ * configurations cuda_attention_mma_config describes (for benchmarks). Returns
+ * cudaErrorInvalidValue when the arguments do not fit. */
+int cuda_attention_mma(void *stream, const cuda_attention_args *a, int variant);
+/* Tile sizes of a variant (0 when it exists, -1 when not). */
+int cuda_attention_mma_config(int64_t d, int variant, int *block_q, int *block_k, int *warps);
+
+/* The row softmax of the GEMM attention path (any head dim; the GEMMs run in the
+ * backend), for queries q0 .. q0+nq-1 of one batch element. */
+typedef struct {
+    float *S;           /* [H, nq, n] f32 scaled logits; bias added in place */
+    void *P;            /* [H, nq, n] softmax of dtype pdt (f32: may be S) */
+    int pdt;
+    const void *bias;   /* [H, Lq, bias_ld] (its columns [0, n) used), or NULL */
+    int bdt;
+    float *lse;         /* [H, Lq] f32 (this batch element's), or NULL */
+    int64_t H, nq, n, q0, Lq, bias_ld;
+} cuda_attention_softmax_args;
+int cuda_attention_softmax(void *stream, const cuda_attention_softmax_args *a);
+
 /* ---- conv3d */
 
 typedef struct {

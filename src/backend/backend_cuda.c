@@ -143,6 +143,7 @@ int cuda_enter(rl_backend *be, const char *op) {
 
 static void *cuda_alloc(rl_backend *be, size_t bytes) {
     cuda_state *st = state_of(be);
+    if (rl_mem_check_limit(RL_DEVICE_CUDA, bytes) != 0) return NULL;
     if (cuda_enter(be, "alloc") != 0) return NULL;
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
@@ -155,7 +156,8 @@ static void *cuda_alloc(rl_backend *be, size_t bytes) {
         if (e == cudaErrorMemoryAllocation || (have_info && bytes > fr)) {
             char b1[32], b2[32], b3[32];
             rl_error_set("out of GPU memory on cuda:%d: could not allocate %s (%s free of %s); lower the "
-                         "resolution or the number of frames, or use the offload options (see raylight-gen --help)",
+                         "resolution or the number of frames, or keep DiT blocks in host memory (--offload-blocks N "
+                         "or --auto-plan)",
                          st->device, rl_bytes_str(bytes, b1, sizeof b1), rl_bytes_str(fr, b2, sizeof b2),
                          rl_bytes_str(tot, b3, sizeof b3));
         } else {
@@ -195,9 +197,69 @@ static int cuda_download(rl_backend *be, void *dst, const void *src, size_t byte
     return 0;
 }
 
+/* ---------------------------------------------------------------- block swap */
+
+static void *cuda_host_alloc(rl_backend *be, size_t bytes) {
+    if (cuda_enter(be, "host_alloc") != 0) return NULL;
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 256, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        char b[32];
+        rl_error_set("out of pinned host memory: could not page-lock %s for offloaded DiT blocks (%s); offload "
+                     "fewer blocks (--offload-blocks) or free host memory",
+                     rl_bytes_str(bytes, b, sizeof b), cudaGetErrorString(e));
+        return NULL;
+    }
+    rl_mem_note_pinned(bytes, 0);
+    return p;
+}
+
+static void cuda_host_free(rl_backend *be, void *p, size_t bytes) {
+    if (!p) return;
+    if (cuda_enter(be, "host_free") != 0) return;
+    if (cudaFreeHost(p) == cudaSuccess) rl_mem_note_pinned(bytes, 1);
+}
+
+static int check_slot(const char *op, int slot) {
+    if (slot < 0 || slot >= RL_COPY_SLOTS)
+        return rl_error_set("%s: copy slot %d is outside 0..%d (a bug)", op, slot, RL_COPY_SLOTS - 1);
+    return 0;
+}
+
+/* The copy stream first waits for the compute stream's release of the slot, so
+ * a block's weights are never overwritten while the previous block still reads them. */
+static int cuda_copy_async(rl_backend *be, void *dst, const void *src, size_t bytes, int slot) {
+    cuda_state *st = state_of(be);
+    RL_TRY(check_slot("copy_async", slot));
+    RL_TRY(cuda_enter(be, "copy_async"));
+    if (st->released_set[slot]) CUDA_TRY("copy_async", cudaStreamWaitEvent(st->copy_stream, st->released[slot], 0));
+    if (bytes) CUDA_TRY("copy_async", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->copy_stream));
+    CUDA_TRY("copy_async", cudaEventRecord(st->copied[slot], st->copy_stream));
+    return 0;
+}
+
+static int cuda_wait_copy(rl_backend *be, int slot) {
+    cuda_state *st = state_of(be);
+    RL_TRY(check_slot("wait_copy", slot));
+    RL_TRY(cuda_enter(be, "wait_copy"));
+    CUDA_TRY("wait_copy", cudaStreamWaitEvent(st->stream, st->copied[slot], 0));
+    return cuda_op_done(st, "wait_copy");
+}
+
+static int cuda_release_slot(rl_backend *be, int slot) {
+    cuda_state *st = state_of(be);
+    RL_TRY(check_slot("release_slot", slot));
+    RL_TRY(cuda_enter(be, "release_slot"));
+    CUDA_TRY("release_slot", cudaEventRecord(st->released[slot], st->stream));
+    st->released_set[slot] = 1;
+    return 0;
+}
+
 static int cuda_synchronize(rl_backend *be) {
     RL_TRY(cuda_enter(be, "synchronize"));
     CUDA_TRY("synchronize", cudaStreamSynchronize(state_of(be)->stream));
+    CUDA_TRY("synchronize", cudaStreamSynchronize(state_of(be)->copy_stream)); /* block-swap uploads in flight */
     return 0;
 }
 
@@ -339,7 +401,7 @@ static int check_attention(const char *op, rl_tensor *out, const rl_tensor *q, c
     if (k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] || k->shape[3] != q->shape[3])
         return rl_error_set("%s: k is %s but q is %s; batch, heads and head dim must match", op, SHAPE(k, s1),
                             SHAPE(q, s2));
-    int64_t B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1], H = q->shape[2], d = q->shape[3];
+    int64_t B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1], H = q->shape[2];
     if (bias) {
         RL_TRY(cuda_check_tensor(op, "bias", bias, CK_FLOAT));
         if (bias->ndim != 3 || bias->shape[0] != H || bias->shape[1] != Lq || bias->shape[2] != Lk)
@@ -352,9 +414,6 @@ static int check_attention(const char *op, rl_tensor *out, const rl_tensor *q, c
             return rl_error_set("%s: lse is %s but must be [B, H, Lq] = [%lld, %lld, %lld]", op, SHAPE(lse, s1),
                                 (long long)B, (long long)H, (long long)Lq);
     }
-    if (d > CUDA_ATTENTION_MAX_D)
-        return rl_error_set("%s: q %s has head dim %lld; the CUDA kernel takes at most %d", op, SHAPE(q, s1),
-                            (long long)d, CUDA_ATTENTION_MAX_D);
     if (H > 65535 || B > 65535)
         return rl_error_set("%s: q %s has more than 65535 heads or batches, beyond the CUDA grid", op, SHAPE(q, s1));
     return 0;
@@ -374,7 +433,7 @@ static int cuda_attention_op(rl_backend *be, rl_tensor *out, const rl_tensor *q,
     if (kv_len > 0 && kv_len < a.Lk) a.nkeys = kv_len;
     if (rl_tensor_numel(q) == 0) return 0;
     RL_TRY(cuda_enter(be, op));
-    KERNEL_TRY(op, cuda_attention(state_of(be)->stream, &a));
+    RL_TRY(cuda_attention_run(state_of(be), op, &a));
     return cuda_op_done(state_of(be), op);
 }
 
@@ -636,6 +695,11 @@ typedef struct {
 static cuda_slot cuda_slots[CUDA_MAX_DEVICES];
 
 static void state_release(cuda_state *st) {
+    for (int i = 0; i < RL_COPY_SLOTS; i++) {
+        if (st->copied[i]) cudaEventDestroy(st->copied[i]);
+        if (st->released[i]) cudaEventDestroy(st->released[i]);
+    }
+    if (st->copy_stream) cudaStreamDestroy(st->copy_stream);
     if (st->workspace) cudaFree(st->workspace);
     if (st->blas) cublasDestroy(st->blas);
     if (st->lt) cublasLtDestroy(st->lt);
@@ -652,6 +716,11 @@ static int state_open(cuda_state *st, int dev) {
     CUDA_TRY(op, cudaSetDevice(dev));
     CUDA_TRY(op, cudaGetDeviceProperties(&st->prop, dev));
     CUDA_TRY(op, cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
+    CUDA_TRY(op, cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
+    for (int i = 0; i < RL_COPY_SLOTS; i++) {
+        CUDA_TRY(op, cudaEventCreateWithFlags(&st->copied[i], cudaEventDisableTiming));
+        CUDA_TRY(op, cudaEventCreateWithFlags(&st->released[i], cudaEventDisableTiming));
+    }
     CUBLAS_TRY(op, cublasLtCreate(&st->lt));
     CUBLAS_TRY(op, cublasCreate(&st->blas));
     CUBLAS_TRY(op, cublasSetStream(st->blas, st->stream));
@@ -724,6 +793,11 @@ rl_backend *rl_backend_cuda(int device_index) {
     be->embedding = cuda_embedding_op;
     be->cast = cuda_cast_op;
     be->copy = cuda_copy_op;
+    be->host_alloc = cuda_host_alloc;
+    be->host_free = cuda_host_free;
+    be->copy_async = cuda_copy_async;
+    be->wait_copy = cuda_wait_copy;
+    be->release_slot = cuda_release_slot;
     be->impl = &s->st;
     s->ready = 1;
     char mem[32];

@@ -22,6 +22,11 @@ typedef struct {
     size_t workspace_bytes;
     int sync_each;           /* RL_CUDA_SYNC=1: synchronise after every op */
     int allow_tf32;          /* conv3d of f32 tensors on TF32 tensor cores (as torch's default); RAYLIGHT_TF32=0 turns it off */
+    /* block swap: uploads on their own stream, ordered by events per slot */
+    cudaStream_t copy_stream;
+    cudaEvent_t copied[RL_COPY_SLOTS];   /* on copy_stream after the slot's last copy */
+    cudaEvent_t released[RL_COPY_SLOTS]; /* on stream after the last op reading the slot */
+    int released_set[RL_COPY_SLOTS];     /* released[] has been recorded at least once */
 } cuda_state;
 
 /* Dtype demands of cuda_check_tensor. */
@@ -42,6 +47,12 @@ int cuda_op_done(cuda_state *st, const char *op);
 int cuda_scratch_alloc(cuda_state *st, const char *op, void **p, size_t bytes);
 int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                      const rl_conv3d_params *p, const int64_t out[3]);
+
+/* Attention after the checks (backend_cuda_attention.c): the tensor-core kernel,
+ * the GEMM path (head dim > 256) or the fp32 kernel; RL_CUDA_ATTENTION forces one. */
+int cuda_attention_run(cuda_state *st, const char *op, const cuda_attention_args *a);
+/* The path cuda_attention_run takes for these arguments, as a short name in buf. */
+const char *cuda_attention_path_name(const cuda_attention_args *a, char *buf, size_t n);
 
 int cuda_matmul_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                    rl_activation act);
