@@ -4,6 +4,8 @@
  * Model FLOPs per DiT block: 12*L*D^2 + 4*512*D^2 + 4*L^2*D + 4*L*512*D + 4*L*D*F. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/mem_flags.h"
+#include "models/wan_dit_offload.h"
 #include "models/wan_dit.h"
 #include "models/wan_vae.h"
 
@@ -36,15 +38,19 @@ static double dit_flops(const rl_wan_dit_config *c, double L) {
            (12 * L * D * D + 4 * 512 * D * D + 4 * L * L * D + 4 * L * 512 * D + 4 * L * D * F);
 }
 
-static int bench_dit(rl_backend *be, const char *model, const char *size, int64_t frames, int64_t iters, int64_t warmup) {
+static int bench_dit(rl_backend *be, const char *model, const char *size, int64_t frames, int64_t iters, int64_t warmup,
+                     const rl_mem_flags *mf) {
     rl_wan_dit_config cfg;
     int W, H;
     RL_TRY(wan_dit_config_named(model, &cfg));
     RL_TRY(parse_size(size, &W, &H));
     int64_t T = (frames - 1) / 4 + 1, h = H / 8, w = W / 8, L = T * (h / 2) * (w / 2);
     rl_wan_dit m;
+    rl_wan_dit_options lo;
+    size_t io_bytes = (size_t)(2 * 16 * T * h * w + 512 * cfg.text_dim) * sizeof(float); /* x, y, context */
+    RL_TRY(rl_mem_flags_apply(mf, be, &cfg, L, io_bytes, &lo));
     double t0 = rl_time_now();
-    RL_TRY(wan_dit_init_random(&m, &cfg, be, 1));
+    RL_TRY(wan_dit_init_random_opts(&m, &cfg, be, 1, &lo));
     RL_TRY(be->synchronize(be));
     char wb[32], pk[32];
     printf("dit %s: %s of random %s weights made in %.1f s\n", model, rl_bytes_str(m.weight_bytes, wb, sizeof wb),
@@ -63,9 +69,11 @@ static int bench_dit(rl_backend *be, const char *model, const char *size, int64_
     double s = (rl_time_now() - t0) / (double)iters;
     if (rc == 0)
         printf("dit %s %dx%dx%lld (%lld tokens) on %s: %.1f ms/forward, %.1f model TFLOP/s, peak %s (weights %s), "
-               "activations %s\n", model, W, H, (long long)frames, (long long)L, be->name, s * 1e3,
-               dit_flops(&cfg, (double)L) / s / 1e12, rl_bytes_str(rl_mem_peak(be->device), pk, sizeof pk), wb,
-               rl_bytes_str(m.peak_activation_bytes, (char[32]){0}, 32));
+               "activations %s, offload %d blocks (%s pinned host)\n", model, W, H, (long long)frames, (long long)L,
+               be->name, s * 1e3, dit_flops(&cfg, (double)L) / s / 1e12,
+               rl_bytes_str(rl_mem_peak(be->device), pk, sizeof pk), wb,
+               rl_bytes_str(m.peak_activation_bytes, (char[32]){0}, 32), wan_offload_blocks(m.offload),
+               rl_bytes_str(rl_mem_pinned(), (char[32]){0}, 32));
     free_tensor(be, &x);
     free_tensor(be, &y);
     free_tensor(be, &ctx);
@@ -133,7 +141,8 @@ static int bench_vae(rl_backend *be, const char *size, int64_t frames, int tile)
 int cmd_bench(int argc, char **argv) {
     const char *model, *size, *backend;
     int64_t frames, iters, warmup, heads, tokens, head_dim, tile;
-    rl_opt opts[] = {
+    rl_mem_flags mf;
+    rl_opt opts[10 + RL_MEM_FLAG_ROWS] = {
         {"--model", NULL, NULL, RL_OPT_STR, &model, "14b", "SIZE", "dit: 1.3b or 14b", 0, 0, 0},
         {"--size", NULL, NULL, RL_OPT_STR, &size, "832x480", "WxH", "dit, vae: frame size", 0, 0, 0},
         {"--frames", NULL, NULL, RL_OPT_INT, &frames, "33", "N", "dit, vae: frame count (4k+1)", 1, 1001, 0},
@@ -145,6 +154,7 @@ int cmd_bench(int argc, char **argv) {
         {"--warmup", NULL, NULL, RL_OPT_INT, &warmup, "1", "N", "untimed iterations first", 0, 1000, 0},
         {"--backend", NULL, "RAYLIGHT_BACKEND", RL_OPT_STR, &backend, "cuda", "NAME", "cpu or cuda", 0, 0, 0},
     };
+    rl_mem_flags_rows(&mf, opts + 10); /* dit: --offload-blocks, --vram-limit, --auto-plan */
     rl_args a = {"bench", "bench dit|attention|vae [options]",
                  "Times one module on random full-size weights and prints figures (never pass/fail).", opts,
                  (int)(sizeof opts / sizeof *opts), 1, 1, NULL, 0, 0};
@@ -158,7 +168,7 @@ int cmd_bench(int argc, char **argv) {
     free(a.positional);
     rl_backend *be = rl_backend_by_name(backend);
     if (!be) return rl_error_wrap("--backend %s", backend);
-    if (!strcmp(what, "dit")) return bench_dit(be, model, size, frames, iters, warmup);
+    if (!strcmp(what, "dit")) return bench_dit(be, model, size, frames, iters, warmup, &mf);
     if (!strcmp(what, "attention")) return bench_attention(be, heads, tokens, head_dim, iters, warmup);
     if (!strcmp(what, "vae")) return bench_vae(be, size, frames, (int)tile);
     return rl_error_set("bench: unknown target '%s'; use dit, attention or vae", what);

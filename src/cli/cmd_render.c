@@ -5,6 +5,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/mem_flags.h"
 #include "cli/prompts_file.h"
 #include "comm/comm.h"
 #include "parallel/launch.h"
@@ -74,12 +75,14 @@ static void print_summary_json(const rl_t2v_request *r, const rl_t2v_report *rep
     cJSON_AddNumberToObject(j, "ranks", world);
     cJSON_AddStringToObject(j, "latents_hash", hash);
     cJSON_AddNumberToObject(j, "seconds_per_step", rep->seconds_per_step);
+    cJSON_AddNumberToObject(j, "offload_blocks", rep->offload_blocks);
     cJSON *stages = cJSON_AddObjectToObject(j, "stages");
     for (int s = 0; s < RL_STAGE_COUNT; s++) {
         cJSON *st = cJSON_AddObjectToObject(stages, rl_stage_names[s]);
         cJSON_AddNumberToObject(st, "seconds", rep->seconds[s]);
         cJSON_AddNumberToObject(st, "peak_device_bytes", (double)rep->peak_bytes[s]);
         cJSON_AddNumberToObject(st, "peak_host_bytes", (double)rep->host_peak_bytes[s]);
+        cJSON_AddNumberToObject(st, "pinned_host_bytes", (double)rep->pinned_bytes[s]); /* offloaded DiT blocks */
     }
     char *text = cJSON_Print(j);
     printf("%s\n", text);
@@ -94,9 +97,10 @@ static void print_summary(const rl_t2v_request *r, const rl_t2v_report *rep, con
            r->output ? r->output : r->save_latents, total, rep->seconds[RL_STAGE_TEXT], rep->seconds[RL_STAGE_DIT],
            rep->seconds_per_step, rep->seconds[RL_STAGE_VAE], rep->seconds[RL_STAGE_OUTPUT], backend);
     for (int s = 0; s < RL_STAGE_COUNT; s++) {
-        char d[32], h[32];
-        rl_log(RL_LOG_VERBOSE, "  %-6s peak %s device, %s host\n", rl_stage_names[s],
-               rl_bytes_str(rep->peak_bytes[s], d, sizeof d), rl_bytes_str(rep->host_peak_bytes[s], h, sizeof h));
+        char d[32], h[32], p[32];
+        rl_log(RL_LOG_VERBOSE, "  %-6s peak %s device, %s host, %s pinned host\n", rl_stage_names[s],
+               rl_bytes_str(rep->peak_bytes[s], d, sizeof d), rl_bytes_str(rep->host_peak_bytes[s], h, sizeof h),
+               rl_bytes_str(rep->pinned_bytes[s], p, sizeof p));
     }
     rl_log(RL_LOG_INFO, "seed %llu, latents hash %016llx\n", (unsigned long long)r->seed,
            (unsigned long long)rep->latents_hash);
@@ -146,7 +150,8 @@ static int batch_render(batch *b, rl_backend *be, rl_comm *comm, int json, int w
 
 int cmd_render(int argc, char **argv) {
     render_options o;
-    rl_opt opts[] = {
+    rl_mem_flags mf;
+    rl_opt opts[28 + RL_MEM_FLAG_ROWS] = {
         {"--model", NULL, "RAYLIGHT_MODEL", RL_OPT_STR, &o.model, NULL, "NAME", "named model from configs/ (wan1.3b, wan14b, tiny)", 0, 0, 0},
         {"--model-dir", NULL, "RAYLIGHT_MODELS", RL_OPT_STR, &o.model_dir, NULL, "DIR", "where named models' files are looked for (default .)", 0, 0, 0},
         {"--dit", NULL, NULL, RL_OPT_STR, &o.dit, NULL, "FILE", "DiT weights (.safetensors or .index.json)", 0, 0, 0},
@@ -176,6 +181,7 @@ int cmd_render(int argc, char **argv) {
         {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &o.ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
         {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &o.cfg_parallel, NULL, NULL, "conditional and unconditional passes on two rank groups (cfg x ulysses x ring = ranks)", 0, 0, 0},
     };
+    rl_mem_flags_rows(&mf, opts + 28); /* --offload-blocks, --vram-limit, --auto-plan */
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
                  "Commands: info, eval, tokenize, make-tiny, version (raylight-gen COMMAND --help).\n"
@@ -215,6 +221,7 @@ int cmd_render(int argc, char **argv) {
     r.crf = (int)o.crf, r.vae_tile = (int)o.vae_tile, r.save_latents = o.save_latents, r.output = o.output;
     r.progress = !o.quiet;
     r.parallel = (rl_plan_request){(int)o.ulysses, (int)o.ring, o.cfg_parallel};
+    r.offload_blocks = (int)mf.offload_blocks, r.auto_plan = mf.auto_plan;
     int is_random = 0;
     if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
         rl_seed_parse(o.seed, &r.seed, &is_random) != 0)
@@ -233,6 +240,7 @@ int cmd_render(int argc, char **argv) {
         rl_error_wrap("--backend %s", o.backend);
         goto fail;
     }
+    if (rl_mem_flags_check(&mf, be, 0) != 0) goto fail; /* the limit holds from the text stage on */
     rl_log(RL_LOG_INFO, "raylight-gen %s: %s, %dx%d, %d frames, %d steps, cfg %g, shift %g, %s, seed %llu%s, %s x %d\n",
            RL_VERSION, have_cfg ? cfg.name : r.dit_path, r.width, r.height, r.frames, r.steps, r.cfg, r.shift,
            rl_sampler_kind_name(r.sampler), (unsigned long long)r.seed, is_random ? " (random)" : "", be->name,

@@ -5,6 +5,7 @@
  * checks: keep them. Errors name the file and tensor at fault. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/mem_flags.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
 #include "models/wan_dit_slice.h"
@@ -124,11 +125,17 @@ static int forward_planned(rl_wan_dit *m, rl_backend *be, rl_comm *comm, const r
 
 /* Loads, checks against the model, runs, writes (rank 0). Host tensors are owned by the caller. */
 static int run_model(const char *weights, const char *inputs, const char *out, rl_backend *be, rl_comm *comm,
-                     const rl_plan_request *req, const rl_tensor *x, const rl_tensor *t, const rl_tensor *ctx) {
+                     const rl_plan_request *req, const rl_tensor *x, const rl_tensor *t, const rl_tensor *ctx,
+                     const rl_mem_flags *mf) {
     const int planned = comm->size > 1 || req->ulysses || req->ring || req->cfg_parallel;
     rl_wan_dit m;
+    rl_wan_dit_config cfg;
+    rl_wan_dit_options lo;
+    RL_TRY(wan_dit_read_config(weights, be, &cfg));
+    size_t io_bytes = 2 * rl_tensor_nbytes(x) + rl_tensor_nbytes(ctx); /* x, y (as large), context */
+    RL_TRY(rl_mem_flags_apply(mf, be, &cfg, rl_tensor_numel(x) / x->shape[0] / 4, io_bytes, &lo));
     double t0 = rl_time_now();
-    RL_TRY(wan_dit_load(&m, weights, be));
+    RL_TRY(wan_dit_load_opts(&m, weights, be, &lo));
     char desc[256], b1[32], b2[32];
     wan_dit_describe(&m.cfg, desc, sizeof desc);
     rl_log(RL_LOG_VERBOSE, "%s (%s of weights, loaded in %.2f s)\n", desc, rl_bytes_str(m.weight_bytes, b1, sizeof b1),
@@ -180,7 +187,8 @@ int eval_dit(int argc, char **argv) {
     const char *weights = NULL, *inputs = NULL, *out = NULL, *backend = NULL;
     int64_t ulysses = 0, ring = 0;
     int cfg_parallel = 0;
-    rl_opt opts[] = {
+    rl_mem_flags mf;
+    rl_opt opts[7 + RL_MEM_FLAG_ROWS] = {
         {"--weights", NULL, NULL, RL_OPT_STR, &weights, NULL, "FILE",
          "Wan 2.1 DiT .safetensors (official, ComfyUI or diffusers layout; f32/bf16/f16/fp8)", 0, 0, 0},
         {"--inputs", NULL, NULL, RL_OPT_STR, &inputs, NULL, "FILE",
@@ -191,9 +199,12 @@ int eval_dit(int argc, char **argv) {
         {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
         {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &cfg_parallel, NULL, NULL, "accepted for symmetry with the render command; refused (one forward has no unconditional pass)", 0, 0, 0},
     };
+    rl_mem_flags_rows(&mf, opts + 7);
     rl_args a = {"eval dit", "eval dit --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors "
-                 "[--backend cpu|cuda] [--ulysses N] [--ring N]   (under mpirun: rank 0 writes)",
-                 "Runs the Wan 2.1 DiT once on x, t and context from a file and writes y.", opts, 7, 0, 0, NULL, 0, 0};
+                 "[--backend cpu|cuda] [--ulysses N] [--ring N] [--offload-blocks N] [--vram-limit GiB [--auto-plan]]"
+                 "   (under mpirun: rank 0 writes)",
+                 "Runs the Wan 2.1 DiT once on x, t and context from a file and writes y.", opts,
+                 (int)(sizeof opts / sizeof *opts), 0, 0, NULL, 0, 0};
     rl_world world;
     RL_TRY(rl_world_init(NULL, NULL, &world));
     rl_comm *comm = rl_comm_world_host();
@@ -215,7 +226,7 @@ int eval_dit(int argc, char **argv) {
     if (rc == 0) rc = read_input(&st, "context", 2, "f32 [L, text_dim]", &ctx);
     if (rc == 0) rc = check_inputs(inputs, &x, &t, &ctx);
     rl_st_close(&st);
-    if (rc == 0) rc = run_model(weights, inputs, out, be, comm, &req, &x, &t, &ctx);
+    if (rc == 0) rc = run_model(weights, inputs, out, be, comm, &req, &x, &t, &ctx, &mf);
     free(x.data);
     free(t.data);
     free(ctx.data);

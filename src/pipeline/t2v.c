@@ -11,6 +11,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
+#include "models/wan_dit_offload.h"
 #include "models/wan_dit_slice.h"
 #include "models/wan_vae.h"
 #include "output/output.h"
@@ -80,6 +81,7 @@ static void stage_end(rl_backend *be, rl_t2v_report *rep, int stage, double t0) 
     rep->seconds[stage] = rl_time_now() - t0;
     rep->peak_bytes[stage] = rl_mem_peak(be->device);
     rep->host_peak_bytes[stage] = rl_mem_peak(RL_DEVICE_CPU);
+    rep->pinned_bytes[stage] = rl_mem_pinned();
     char b[32];
     rl_log(RL_LOG_VERBOSE, "%s stage: %.2f s, peak %s on %s\n", rl_stage_names[stage], rep->seconds[stage],
            rl_bytes_str(rep->peak_bytes[stage], b, sizeof b), be->name);
@@ -302,6 +304,32 @@ static int dit_plan(const rl_t2v_request *reqs, int n, const rl_wan_dit *m, rl_c
     return 0;
 }
 
+/* --offload-blocks as given, or with --auto-plan the least offloading whose
+ * predicted peak fits the device limit (the largest request's tokens, both text
+ * contexts and a few latent-sized buffers of the sampler). */
+static int dit_options(const rl_t2v_request *reqs, int n, rl_backend *be, rl_wan_dit_options *o) {
+    memset(o, 0, sizeof *o);
+    o->offload_blocks = reqs[0].offload_blocks;
+    if (!reqs[0].auto_plan) return 0;
+    rl_wan_dit_config cfg;
+    RL_TRY(wan_dit_read_config(reqs[0].dit_path, be, &cfg));
+    int64_t tokens = 0, latent = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t T = (reqs[i].frames - 1) / 4 + 1, h = reqs[i].height / 8, w = reqs[i].width / 8;
+        if (T * (h / 2) * (w / 2) > tokens) tokens = T * (h / 2) * (w / 2), latent = 16 * T * h * w;
+    }
+    size_t extra = (size_t)(2 * cfg.text_len * cfg.text_dim + 6 * latent) * sizeof(float);
+    size_t limit = rl_mem_limit(be->device), cur = rl_mem_current(be->device);
+    rl_wan_mem_plan p;
+    if (wan_offload_auto_plan(&cfg, be->weight_dtype, tokens, extra, limit > cur ? limit - cur : 0, 0, &p) != 0)
+        return -1;
+    char d[512];
+    wan_offload_describe_plan(&p, cfg.num_layers, d, sizeof d);
+    rl_log(RL_LOG_INFO, "auto-plan: %s\n", d);
+    o->offload_blocks = p.offload_blocks;
+    return 0;
+}
+
 static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm *comm, rl_t2v_report *reps,
                      const int *pi, const int *ni, float *const *ctx, const int64_t *lens, int64_t dim,
                      float **latents) {
@@ -313,7 +341,10 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm 
     if (rl_launch_test_fail(comm->rank))
         return rl_error_set("--dit %s: cannot open the file (simulated on this rank by RAYLIGHT_TEST_FAIL_RANK, a "
                             "test hook)", reqs[0].dit_path);
-    RL_TRY(wan_dit_load(&m, reqs[0].dit_path, be));
+    rl_wan_dit_options lo;
+    RL_TRY(dit_options(reqs, n, be, &lo));
+    RL_TRY(wan_dit_load_opts(&m, reqs[0].dit_path, be, &lo));
+    for (int i = 0; i < n; i++) reps[i].offload_blocks = lo.offload_blocks;
     int rc = dit_check_compatible(&m, &reqs[0], dim);
     if (rc == 0) rc = dit_plan(reqs, n, &m, comm, &plan);
     if (rc == 0) rc = rl_usp_init(&usp, comm, &plan, be);

@@ -27,6 +27,8 @@ typedef struct {
     int progress;             /* 0 quiet, 1 progress lines */
     const char *label;        /* "prompts.txt:3" for a batch line (error context), or NULL */
     rl_plan_request parallel; /* --ulysses, --ring, --cfg-parallel (all 0: automatic plan) */
+    int offload_blocks;       /* --offload-blocks: DiT blocks in pinned host memory */
+    int auto_plan;            /* --auto-plan: choose offload_blocks under the device limit (rl_mem_limit) */
 } rl_t2v_request;
 
 enum { RL_STAGE_TEXT = 0, RL_STAGE_DIT, RL_STAGE_VAE, RL_STAGE_OUTPUT, RL_STAGE_COUNT };
@@ -36,6 +38,8 @@ typedef struct {
     double seconds[RL_STAGE_COUNT];
     size_t peak_bytes[RL_STAGE_COUNT]; /* device peak during the stage (this rank) */
     size_t host_peak_bytes[RL_STAGE_COUNT];
+    size_t pinned_bytes[RL_STAGE_COUNT];   /* pinned host memory held at the stage's end (offloaded DiT blocks) */
+    int offload_blocks;    /* DiT blocks streamed from host memory */
     double seconds_per_step;
     int64_t latent_shape[4];
     uint64_t latents_hash; /* FNV-1a of the final f32 latents */
