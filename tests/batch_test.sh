@@ -65,6 +65,7 @@ expect_bad "unknown JSON key names the line" "bad.txt:2: unknown key \"sede\"" '
 expect_bad "broken JSON names the line" "bad.txt:1: a line starting with '{'" '{"prompt": "b",\nc\n'
 expect_bad "size not a multiple of 16 names the line" "bad.txt:2: --size 100x96" 'a\n{"prompt": "b", "size": "100x96"}\n'
 expect_bad "missing prompt names the line" "bad.txt:1: \"prompt\" is missing" '{"seed": 3}\n'
+expect_bad "a key given twice names the line" 'bad.txt:1: "prompt" is given twice' '{"prompt": "a", "prompt": "b"}\n'
 expect_bad "two lines with one output" "bad.txt:2: output .*b/y.png is also the output of .*bad.txt:1" \
     "{\"prompt\": \"a\", \"output\": \"$tmp/b/y.png\"}\n{\"prompt\": \"b\", \"output\": \"$tmp/b/y.png\"}\n"
 expect_bad "not UTF-8 names the line" "bad.txt:2: not valid UTF-8" 'a\nb\xff\n'

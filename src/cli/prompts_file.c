@@ -99,6 +99,7 @@ static int json_seed(const cJSON *v, const char *label, rl_prompt_line *L) {
 
 static int json_string(const cJSON *v, const char *key, const char *label, char **out) {
     if (!cJSON_IsString(v)) return rl_error_set("%s: \"%s\" must be a string", label, key);
+    if (*out) return rl_error_set("%s: \"%s\" is given twice", label, key);
     if (!(*out = dup_str(v->valuestring))) return rl_error_set("out of memory reading %s", label);
     return 0;
 }
