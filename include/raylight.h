@@ -241,6 +241,19 @@ struct rl_backend {
      * angles given as cos/sin [L, d/2] (same for every head and batch). */
     int (*rope)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
                 const rl_tensor *sin_t);
+    /* Fused ops: one pass over x where the model chains norm and pointwise work.
+     * The norm's output is rounded to x's dtype first (torch's norm modules return
+     * x's dtype: WanLayerNorm/WanRMSNorm .type_as(x)); what follows runs in fp32 and
+     * is rounded once into y's dtype. y may be x (same dtype: in place).
+     * layer_norm_modulate: y = LayerNorm(x) * (1 + scale) + shift over the last dim
+     *   (no affine; fp32 statistics); shift and scale are [D] (last dim of x).
+     * rms_norm_rope: x [L,H,d] or [B,L,H,d] (q or k split into heads); per token
+     *   r = x * rsqrt(mean(x^2) + eps) over all H*d values (not per head), times
+     *   w [H*d] (or NULL), then rope's rotation of pairs by cos/sin [L, d/2]. */
+    int (*layer_norm_modulate)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *shift,
+                               const rl_tensor *scale, float eps);
+    int (*rms_norm_rope)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                         const rl_tensor *cos_t, const rl_tensor *sin_t, float eps);
     /* x [Cin,T,H,W], w [Cout,Cin,kt,kh,kw], b [Cout] or NULL -> y [Cout,T',H',W']. */
     int (*conv3d)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                   const rl_tensor *b, const rl_conv3d_params *p);

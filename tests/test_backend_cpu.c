@@ -325,6 +325,94 @@ static void test_rope(void) {
     }
 }
 
+/* ---------------------------------------------------------------- fused norm ops */
+
+/* Random angles in [-10, 10): cos/sin tables of n values. */
+static void rand_angles(float *co, float *si, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double ang = tl_uniform() * 20.0 - 10.0;
+        co[i] = (float)cos(ang), si[i] = (float)sin(ang);
+    }
+}
+
+/* layer_norm_modulate against a double loop, in place, and bit for bit against the
+ * unfused layer_norm + modulate chain it replaces in the Wan block. */
+static void test_layer_norm_modulate(void) {
+    static const int64_t cases[][2] = {{1, 1}, {3, 17}, {5, 65}, {7, 1}, {65, 1536}, {2, 5120}, {4, 1001}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t R = cases[c][0], D = cases[c][1], n = R * D;
+        float *x = frand(n, 2), *sh = frand(D, 1), *sc = frand(D, 0.5f), *y = falloc(n), *y2 = falloc(n);
+        for (int64_t i = 0; i < n; i++) x[i] += 3.0f; /* an offset mean tests the two-pass variance */
+        double *ref = dalloc(n);
+        for (int64_t r = 0; r < R; r++) {
+            double s = 0, ss = 0;
+            for (int64_t i = 0; i < D; i++) s += x[r * D + i];
+            double mean = s / D;
+            for (int64_t i = 0; i < D; i++) ss += (x[r * D + i] - mean) * (x[r * D + i] - mean);
+            double rstd = 1.0 / sqrt(ss / D + 1e-6);
+            for (int64_t i = 0; i < D; i++) ref[r * D + i] = (x[r * D + i] - mean) * rstd * (1.0 + sc[i]) + sh[i];
+        }
+        /* scale as a [1, 1, D] modulation chunk, shift as [D] */
+        rl_tensor tx = T(x, 2, R, D), ty = T(y, 2, R, D), tsh = T(sh, 1, D), tsc = T(sc, 3, I(1), I(1), D);
+        check_case(be->layer_norm_modulate(be, &ty, &tx, &tsh, &tsc, 1e-6f), y, ref, n,
+                   "layer_norm_modulate R=%lld D=%lld", (long long)R, (long long)D);
+        rl_tensor t2 = T(y2, 2, R, D);
+        int rc = be->layer_norm(be, &t2, &tx, NULL, NULL, 1e-6f);
+        if (rc == 0) rc = be->modulate(be, &t2, &t2, &tsh, &tsc);
+        EXPECT(rc == 0 && !memcmp(y, y2, n * 4), "layer_norm_modulate R=%lld D=%lld differs from layer_norm then "
+               "modulate (rc %d)", (long long)R, (long long)D, rc);
+        check_case(be->layer_norm_modulate(be, &tx, &tx, &tsh, &tsc, 1e-6f), x, ref, n,
+                   "layer_norm_modulate in place R=%lld D=%lld", (long long)R, (long long)D);
+        free(x), free(sh), free(sc), free(y), free(y2), free(ref);
+    }
+}
+
+/* rms_norm_rope against a double loop (the RMS spans all heads of a token), with
+ * and without a weight, in place, and bit for bit against rms_norm then rope. */
+static void test_rms_norm_rope(void) {
+    static const int64_t cases[][4] = {{0, 1, 1, 2}, {0, 7, 3, 128}, {2, 17, 2, 64}, {1, 65, 5, 10}, {0, 3, 40, 6},
+                                       {0, 33, 12, 128}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int weighted = 0; weighted < 2; weighted++) {
+            int64_t B = cases[c][0], L = cases[c][1], H = cases[c][2], d = cases[c][3], Bn = B ? B : 1;
+            int64_t D = H * d, half = d / 2, n = Bn * L * D;
+            float *x = frand(n, 2), *w = frand(D, 1), *y = falloc(n), *y2 = falloc(n);
+            float *co = falloc(L * half), *si = falloc(L * half);
+            rand_angles(co, si, L * half);
+            double *ref = dalloc(n), *t = dalloc(D);
+            for (int64_t r = 0; r < Bn * L; r++) {
+                const float *xr = x + r * D;
+                double q = 0;
+                for (int64_t i = 0; i < D; i++) q += (double)xr[i] * xr[i];
+                double rs = 1.0 / sqrt(q / D + 1e-6);
+                for (int64_t i = 0; i < D; i++) t[i] = xr[i] * rs * (weighted ? w[i] : 1.0);
+                for (int64_t i = 0; i < D; i += 2) {
+                    int64_t j = (i % d) / 2;
+                    double cj = co[(r % L) * half + j], sj = si[(r % L) * half + j];
+                    ref[r * D + i] = t[i] * cj - t[i + 1] * sj;
+                    ref[r * D + i + 1] = t[i] * sj + t[i + 1] * cj;
+                }
+            }
+            rl_tensor tx = B ? T(x, 4, B, L, H, d) : T(x, 3, L, H, d), ty = B ? T(y, 4, B, L, H, d) : T(y, 3, L, H, d);
+            rl_tensor t2 = B ? T(y2, 4, B, L, H, d) : T(y2, 3, L, H, d);
+            rl_tensor tw = T(w, 1, D), tc = T(co, 2, L, half), ts = T(si, 2, L, half);
+            const rl_tensor *pw = weighted ? &tw : NULL;
+            check_case(be->rms_norm_rope(be, &ty, &tx, pw, &tc, &ts, 1e-6f), y, ref, n,
+                       "rms_norm_rope %s L=%lld H=%lld d=%lld%s", B ? "[B,L,H,d]" : "[L,H,d]", (long long)L,
+                       (long long)H, (long long)d, weighted ? " weight" : "");
+            /* the chain: rms_norm over rows of D, then rope on the head view */
+            rl_tensor x2 = T(x, 2, Bn * L, D), y2v = T(y2, 2, Bn * L, D);
+            int rc = be->rms_norm(be, &y2v, &x2, pw, 1e-6f);
+            if (rc == 0) rc = be->rope(be, &t2, &t2, &tc, &ts);
+            EXPECT(rc == 0 && !memcmp(y, y2, n * 4), "rms_norm_rope L=%lld H=%lld d=%lld differs from rms_norm then "
+                   "rope (rc %d)", (long long)L, (long long)H, (long long)d, rc);
+            check_case(be->rms_norm_rope(be, &tx, &tx, pw, &tc, &ts, 1e-6f), x, ref, n,
+                       "rms_norm_rope in place L=%lld H=%lld d=%lld%s", (long long)L, (long long)H, (long long)d,
+                       weighted ? " weight" : "");
+            free(x), free(w), free(y), free(y2), free(co), free(si), free(ref), free(t);
+        }
+}
+
 /* The official formula, written as wan/modules/model.py builds it: three
  * rope_params tables of dims d-4*(d//6), 2*(d//6), 2*(d//6) (theta^(-arange(0,dim,2)/dim)),
  * split per head into c-2*(c//3), c//3, c//3 complex pairs. */
@@ -578,6 +666,18 @@ static void test_errors(void) {
     expect_error("attention bias shape", be->attention(be, &o, &q, &k2, &k2, 0, &bias, 1.0f, NULL), "attention", "bias");
     rl_tensor cs = T(buf, 2, I(3), I(4));
     expect_error("rope table rows", be->rope(be, &o, &q, &cs, &cs), "rope", "[3, 4]");
+    rl_tensor cs4 = T(buf, 2, I(4), I(4)), w15 = T(buf, 1, I(15));
+    expect_error("rms_norm_rope weight spans all heads", be->rms_norm_rope(be, &o, &q, &w15, &cs4, &cs4, 1e-6f),
+                 "rms_norm_rope", "'w'");
+    expect_error("rms_norm_rope table rows", be->rms_norm_rope(be, &o, &q, NULL, &cs, &cs, 1e-6f), "rms_norm_rope",
+                 "[3, 4]");
+    rl_tensor q3 = T(buf, 3, I(4), I(2), I(7));
+    expect_error("rms_norm_rope odd head dim", be->rms_norm_rope(be, &q3, &q3, NULL, &cs4, &cs4, 1e-6f),
+                 "rms_norm_rope", "odd head dim");
+    expect_error("layer_norm_modulate scale length", be->layer_norm_modulate(be, &ya, &a, &sh, &sh, 1e-6f),
+                 "layer_norm_modulate", "shift");
+    expect_error("layer_norm_modulate output shape", be->layer_norm_modulate(be, &y, &a, &sh, &sh, 1e-6f),
+                 "layer_norm_modulate", "[4, 128]");
     rl_tensor cx = T(buf, 4, I(3), I(2), I(4), I(4)), cw = T(buf, 5, I(2), I(4), I(1), I(1), I(1));
     rl_tensor cy = T(out, 4, I(2), I(2), I(4), I(4));
     rl_conv3d_params cp = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}};
@@ -636,6 +736,8 @@ int main(void) {
     RUN(test_attention);
     RUN(test_attention_merge);
     RUN(test_rope);
+    RUN(test_layer_norm_modulate);
+    RUN(test_rms_norm_rope);
     RUN(test_rope3d_table);
     RUN(test_rope3d_golden);
     RUN(test_conv3d);

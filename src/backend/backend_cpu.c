@@ -687,42 +687,127 @@ static int cpu_attention(rl_backend *be, rl_tensor *out, const rl_tensor *q, con
 
 /* ---------------------------------------------------------------- rope */
 
-static int cpu_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
-                    const rl_tensor *sin_t) {
-    const char *op = "rope";
+/* x [L,H,d] or [B,L,H,d] with an even d, and cos/sin tables [L, d/2]: the geometry
+ * of rope and rms_norm_rope (rows = B*L tokens). */
+static int check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
+                               int64_t *rows, int64_t *L, int64_t *H, int64_t *d) {
     char sx[96], sc[96];
-    RL_TRY(check_tensor(op, "x", x, 1));
-    RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
     RL_TRY(check_tensor(op, "cos", cos_t, 1));
     RL_TRY(check_tensor(op, "sin", sin_t, 1));
     if (x->ndim != 3 && x->ndim != 4)
         return rl_error_set("%s: x is %s but must be [L, H, d] or [B, L, H, d]", op, SHAPE(x, sx));
-    int64_t d = x->shape[x->ndim - 1], H = x->shape[x->ndim - 2], L = x->shape[x->ndim - 3];
-    int64_t Bn = x->ndim == 4 ? x->shape[0] : 1;
-    if (d % 2) return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx), (long long)d);
+    *d = x->shape[x->ndim - 1], *H = x->shape[x->ndim - 2], *L = x->shape[x->ndim - 3];
+    *rows = (x->ndim == 4 ? x->shape[0] : 1) * *L;
+    if (*d % 2) return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx), (long long)*d);
     RL_TRY(check_same_shape(op, "sin", sin_t, "cos", cos_t));
-    if (cos_t->ndim != 2 || cos_t->shape[0] != L || cos_t->shape[1] != d / 2)
+    if (cos_t->ndim != 2 || cos_t->shape[0] != *L || cos_t->shape[1] != *d / 2)
         return rl_error_set("%s: the cos/sin tables are %s but x %s needs [L, d/2] = [%lld, %lld]", op,
-                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)L, (long long)(d / 2));
+                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)*L, (long long)(*d / 2));
+    return 0;
+}
+
+/* Rotates the n/2 pairs of one token's row in place by the angles of table row c, s
+ * (pair j of each head uses angle j % half). Double, as the reference's complex128
+ * product: the products are exact, so the result is one rounding of the exact value. */
+static void rotate_row(float *yp, const float *xp, int64_t n, int64_t half, const float *c, const float *s) {
+    for (int64_t p = 0; p < n / 2; p++) {
+        int64_t j = p % half;
+        double x0 = xp[2 * p], x1 = xp[2 * p + 1];
+        yp[2 * p] = (float)(x0 * c[j] - x1 * s[j]);
+        yp[2 * p + 1] = (float)(x0 * s[j] + x1 * c[j]);
+    }
+}
+
+static int cpu_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
+                    const rl_tensor *sin_t) {
+    const char *op = "rope";
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    int64_t rows, L, H, d;
+    RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &rows, &L, &H, &d));
     const float *X = x->data, *C = cos_t->data, *S = sin_t->data;
     float *Y = y->data;
-    int64_t rows = Bn * L;
-    #pragma omp parallel for schedule(static) if (rows * H * d > 65536)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *c = C + (r % L) * (d / 2), *s = S + (r % L) * (d / 2);
-        for (int64_t hh = 0; hh < H; hh++) {
-            const float *xp = X + (r * H + hh) * d;
-            float *yp = Y + (r * H + hh) * d;
-            for (int64_t j = 0; j < d / 2; j++) {
-                /* double, as the reference's complex128 product; the rounding is then
-                 * one float rounding of the exact result. */
-                double x0 = xp[2 * j], x1 = xp[2 * j + 1];
-                yp[2 * j] = (float)(x0 * c[j] - x1 * s[j]);
-                yp[2 * j + 1] = (float)(x0 * s[j] + x1 * c[j]);
-            }
+    const int64_t half = d / 2, n = H * d;
+    #pragma omp parallel for schedule(static) if (rows * n > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        rotate_row(Y + r * n, X + r * n, n, half, C + (r % L) * half, S + (r % L) * half);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- fused norm ops */
+
+/* LayerNorm (no affine) then modulate, one row at a time: the same float
+ * expressions as layer_norm followed by modulate, so the result is bit-identical
+ * to that chain here (x is f32, so rounding the norm to x's dtype is a no-op). */
+static int cpu_layer_norm_modulate(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *shift,
+                                   const rl_tensor *scale, float eps) {
+    const char *op = "layer_norm_modulate";
+    RL_TRY(check_norm_common(op, y, x));
+    RL_TRY(check_row_vector(op, "shift", shift, "x", x));
+    RL_TRY(check_row_vector(op, "scale", scale, "x", x));
+    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    const float *X = x->data, *SH = shift->data, *SC = scale->data;
+    float *Y = y->data;
+    #pragma omp parallel for schedule(static) if (R * D > 32768)
+    for (int64_t r = 0; r < R; r++) {
+        const float *xr = X + r * D;
+        float *yr = Y + r * D;
+        double s = 0, ss = 0;
+        for (int64_t i = 0; i < D; i++) s += xr[i];
+        double mean = s / (double)D;
+        for (int64_t i = 0; i < D; i++) {
+            double dv = xr[i] - mean;
+            ss += dv * dv;
+        }
+        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps)), mf = (float)mean;
+        for (int64_t i = 0; i < D; i++) {
+            float v = (xr[i] - mf) * rstd;
+            yr[i] = v * (1.0f + SC[i]) + SH[i];
         }
     }
+    return 0;
+}
+
+/* RMSNorm over a token's H*d values, times w, then the rotation: as rms_norm then
+ * rope, without the intermediate tensor (bit-identical to that chain in f32). */
+static int cpu_rms_norm_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                             const rl_tensor *cos_t, const rl_tensor *sin_t, float eps) {
+    const char *op = "rms_norm_rope";
+    char sx[96], sw[96];
+    RL_TRY(check_norm_common(op, y, x));
+    int64_t rows, L, H, d;
+    RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &rows, &L, &H, &d));
+    const int64_t n = H * d, half = d / 2;
+    if (w) {
+        RL_TRY(check_tensor(op, "w", w, 1));
+        if (rl_tensor_numel(w) != n || w->ndim < 1 || last_dim(w) != n)
+            return rl_error_set("%s: 'w' is %s but must be [%lld] (H*d of x %s: the norm spans all heads)", op,
+                                SHAPE(w, sw), (long long)n, SHAPE(x, sx));
+    }
+    const float *X = x->data, *W = w ? w->data : NULL, *C = cos_t->data, *S = sin_t->data;
+    float *Y = y->data;
+    int failed = 0;
+    #pragma omp parallel if (rows * n > 32768)
+    {
+        float *t = scratch_alloc((size_t)n); /* the normalised row, rotated into y */
+        if (!t) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; r++) {
+            if (!t) continue;
+            const float *xr = X + r * n;
+            double ss = 0;
+            for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+            float rs = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+            for (int64_t i = 0; i < n; i++) t[i] = W ? xr[i] * rs * W[i] : xr[i] * rs;
+            rotate_row(Y + r * n, t, n, half, C + (r % L) * half, S + (r % L) * half);
+        }
+        free(t);
+    }
+    if (failed) return rl_error_set("%s: out of host memory for a row buffer of %lld floats", op, (long long)n);
     return 0;
 }
 
@@ -1127,6 +1212,8 @@ static rl_backend cpu_backend = {
     .gelu_erf = cpu_gelu_erf,
     .attention = cpu_attention,
     .rope = cpu_rope,
+    .layer_norm_modulate = cpu_layer_norm_modulate,
+    .rms_norm_rope = cpu_rms_norm_rope,
     .conv3d = cpu_conv3d,
     .rms_norm_channels = cpu_rms_norm_channels,
     .channel_affine = cpu_channel_affine,
