@@ -25,7 +25,7 @@ fi
 mkdir -p "$OUT" || die "cannot create $OUT"
 "$BIN" make-tiny --out "$OUT/tiny" >"$OUT/make-tiny.log" 2>&1 || die "make-tiny: $(tail -n 1 "$OUT/make-tiny.log")"
 
-if "$BIN" version 2>/dev/null | grep -q libavcodec; then out=$OUT/smoke.mp4; else out=$OUT/smoke-frames/; fi
+if "$BIN" version 2>/dev/null | grep -q 'libavcodec [0-9]'; then out=$OUT/smoke.mp4; else out=$OUT/smoke-frames/; fi
 rm -rf "$OUT/smoke.mp4" "$OUT/smoke-frames"
 start=$(date +%s.%N)
 "$BIN" --model tiny --model-dir "$OUT/tiny" --backend "${RAYLIGHT_BACKEND:-cpu}" --prompt "a red fox in snow" \

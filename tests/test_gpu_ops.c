@@ -22,6 +22,7 @@ static rl_backend *cpu, *gpu;
 #define TOL_F32_BF16_IN 1e-4
 #define TOL_BF16 1e-2
 #define TOL_BF16_ATT 2e-2
+#define TOL_F32_ATT_BF16_P 4e-3
 
 static const char *dn(rl_dtype t) { return rl_dtype_name(t); }
 
@@ -30,6 +31,8 @@ static const char *dn(rl_dtype t) { return rl_dtype_name(t); }
 static void round_to(float *x, size_t n, rl_dtype dt) {
     if (dt == RL_BF16)
         for (size_t i = 0; i < n; i++) x[i] = rl_bf16_to_f32(rl_f32_to_bf16(x[i]));
+    if (dt == RL_F16)
+        for (size_t i = 0; i < n; i++) x[i] = rl_f16_to_f32(rl_f32_to_f16(x[i]));
 }
 
 /* randn * scale + offset, rounded to what a dt tensor can hold. */
@@ -374,6 +377,214 @@ static void test_rope(void) {
     }
 }
 
+/* ---------------------------------------------------------------- fused norm ops */
+
+#define TOL_F16 4e-3
+
+/* The fused ops round the norm's output to x's dtype: where CPU (double) and GPU
+ * (fp32) statistics put a value on either side of a rounding edge, one element
+ * differs by an ulp of x's dtype, so the tolerance is the coarser of x's and y's. */
+static double tol_fused(rl_dtype xt, rl_dtype yt, int other16) {
+    double t = yt == RL_BF16 ? TOL_BF16 : yt == RL_F16 ? TOL_F16 : (other16 ? TOL_F32_BF16_IN : TOL_F32);
+    double tx = xt == RL_BF16 ? TOL_BF16 : xt == RL_F16 ? TOL_F16 : 0.0;
+    return tx > t ? tx : t;
+}
+
+/* A device copy of host values that starts one element into its buffer (so only
+ * element-aligned: the kernels' scalar paths); *base is the buffer to free. */
+static rl_tensor dtensor_offset(const float *host, rl_dtype dt, int nd, const int64_t *shape, rl_tensor *base) {
+    rl_tensor probe = rl_tensor_make(NULL, dt, RL_DEVICE_CPU, nd, shape);
+    int64_t n = rl_tensor_numel(&probe), bs[1] = {n + 1};
+    float *pad = hzeros((size_t)n + 1);
+    memcpy(pad + 1, host, (size_t)n * sizeof(float));
+    *base = dtensor(pad, dt, 1, bs);
+    free(pad);
+    return rl_tensor_make(base->data ? (char *)base->data + rl_dtype_size(dt) : NULL, dt, RL_DEVICE_CUDA, nd, shape);
+}
+
+/* layer_norm_modulate vs the CPU: LN (no affine) rounded to x's dtype, then modulate. */
+static void lnm_case(int64_t R, int64_t D, rl_dtype xt, rl_dtype yt, rl_dtype vt, int mode) {
+    dev_failed = 0;
+    int in_place = mode == 1, misalign = mode == 2;
+    int64_t xs[2] = {R, D}, vs[1] = {D};
+    float *x = hrand((size_t)(R * D), 2.0f, 3.0f, xt), *ref = hzeros((size_t)(R * D));
+    float *sh = hrand((size_t)D, 1.0f, 0.0f, vt), *sc = hrand((size_t)D, 0.5f, 0.0f, vt);
+    const float eps = 1e-6f;
+    rl_tensor hx = htensor(x, 2, xs), hy = htensor(ref, 2, xs), hsh = htensor(sh, 1, vs), hsc = htensor(sc, 1, vs);
+    int rc_cpu;
+    if (xt == RL_F32) {
+        rc_cpu = cpu->layer_norm_modulate(cpu, &hy, &hx, &hsh, &hsc, eps);
+    } else {
+        rc_cpu = cpu->layer_norm(cpu, &hy, &hx, NULL, NULL, eps);
+        round_to(ref, (size_t)(R * D), xt);
+        if (rc_cpu == 0) rc_cpu = cpu->modulate(cpu, &hy, &hy, &hsh, &hsc);
+    }
+    if (in_place) yt = xt;
+    rl_tensor xbase = {0}, ybase = {0};
+    rl_tensor dx = misalign ? dtensor_offset(x, xt, 2, xs, &xbase) : dtensor(x, xt, 2, xs);
+    float *zeros = hzeros((size_t)(R * D));
+    rl_tensor dy = in_place ? dx : misalign ? dtensor_offset(zeros, yt, 2, xs, &ybase) : dtensor(NULL, yt, 2, xs);
+    free(zeros);
+    rl_tensor dsh = dtensor(sh, vt, 1, vs), dsc = dtensor(sc, vt, 1, vs);
+    int rc = dev_failed ? -1 : gpu->layer_norm_modulate(gpu, &dy, &dx, &dsh, &dsc, eps);
+    char name[300];
+    snprintf(name, sizeof name, "layer_norm_modulate rows=%lld D=%lld x=%s y=%s%s shift,scale=%s", (long long)R,
+             (long long)D, dn(xt), dn(yt), in_place ? " (in place)" : misalign ? " (element-aligned)" : "", dn(vt));
+    if (ops_ok(rc, rc_cpu, name)) {
+        float *got = dread(&dy);
+        compare(got, ref, (size_t)(R * D), tol_fused(xt, yt, vt != RL_F32), "%s", name);
+        free(got);
+    }
+    if (misalign) dfree(&xbase), dfree(&ybase);
+    else {
+        if (!in_place) dfree(&dy);
+        dfree(&dx);
+    }
+    dfree(&dsh), dfree(&dsc);
+    free(x), free(ref), free(sh), free(sc);
+}
+
+static void test_layer_norm_modulate(void) {
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {4, 8}, {7, 1000}, {33, 1536}, {5, 5120},
+                                        {2, 5121}, {2049, 64}, {3, 20000}};
+    static const rl_dtype types[][3] = {{RL_F32, RL_F32, RL_F32}, {RL_F32, RL_BF16, RL_F32}, {RL_BF16, RL_BF16, RL_BF16},
+                                        {RL_BF16, RL_F32, RL_F32}, {RL_F16, RL_F16, RL_F32}, {RL_F32, RL_F16, RL_BF16}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 6; t++) lnm_case(shapes[s][0], shapes[s][1], types[t][0], types[t][1], types[t][2], 0);
+    lnm_case(40, 5120, RL_F32, RL_F32, RL_F32, 1);
+    lnm_case(9, 1536, RL_BF16, RL_BF16, RL_F32, 1);
+    lnm_case(6, 1536, RL_F32, RL_BF16, RL_F32, 2);
+    lnm_case(6, 64, RL_BF16, RL_BF16, RL_F32, 2);
+}
+
+/* rms_norm_rope vs the CPU: for f32 x the CPU's own op; for 16-bit x the chain
+ * rms_norm, rounding to x's dtype, times w (mul), rope. */
+static void rnr_case(int64_t B, int64_t L, int64_t H, int64_t d, rl_dtype xt, rl_dtype yt, rl_dtype wt, int weighted,
+                     int mode) {
+    dev_failed = 0;
+    int in_place = mode == 1, misalign = mode == 2, nd = B ? 4 : 3;
+    int64_t Bn = B ? B : 1, D = H * d, n = Bn * L * D;
+    int64_t xs4[4] = {B, L, H, d}, xs3[3] = {L, H, d}, rs[2] = {Bn * L, D}, cs[2] = {L, d / 2}, ws[1] = {D};
+    const int64_t *xs = B ? xs4 : xs3;
+    float *x = hrand((size_t)n, 2.0f, 0.0f, xt), *ref = hzeros((size_t)n), *w = hrand((size_t)D, 0.3f, 1.0f, wt);
+    float *c = malloc((size_t)(L * d / 2 + 1) * sizeof(float)), *s = malloc((size_t)(L * d / 2 + 1) * sizeof(float));
+    for (int64_t i = 0; i < L * d / 2; i++) {
+        double a = (tl_uniform() - 0.5) * 200.0;
+        c[i] = (float)cos(a), s[i] = (float)sin(a);
+    }
+    const float eps = 1e-6f;
+    rl_tensor hx = htensor(x, nd, xs), hy = htensor(ref, nd, xs), hw = htensor(w, 1, ws);
+    rl_tensor hc = htensor(c, 2, cs), hs = htensor(s, 2, cs);
+    int rc_cpu;
+    if (xt == RL_F32) {
+        rc_cpu = cpu->rms_norm_rope(cpu, &hy, &hx, weighted ? &hw : NULL, &hc, &hs, eps);
+    } else {
+        rl_tensor hx2 = htensor(x, 2, rs), hy2 = htensor(ref, 2, rs);
+        rc_cpu = cpu->rms_norm(cpu, &hy2, &hx2, NULL, eps);
+        round_to(ref, (size_t)n, xt);
+        if (rc_cpu == 0 && weighted) rc_cpu = cpu->mul(cpu, &hy2, &hy2, &hw);
+        if (rc_cpu == 0) rc_cpu = cpu->rope(cpu, &hy, &hy, &hc, &hs);
+    }
+    if (in_place) yt = xt;
+    rl_tensor xbase = {0}, ybase = {0};
+    rl_tensor dx = misalign ? dtensor_offset(x, xt, nd, xs, &xbase) : dtensor(x, xt, nd, xs);
+    float *zeros = hzeros((size_t)n);
+    rl_tensor dy = in_place ? dx : misalign ? dtensor_offset(zeros, yt, nd, xs, &ybase) : dtensor(NULL, yt, nd, xs);
+    free(zeros);
+    rl_tensor dw = weighted ? dtensor(w, wt, 1, ws) : (rl_tensor){0};
+    rl_tensor dc = dtensor(c, RL_F32, 2, cs), ds = dtensor(s, RL_F32, 2, cs);
+    int rc = dev_failed ? -1 : gpu->rms_norm_rope(gpu, &dy, &dx, weighted ? &dw : NULL, &dc, &ds, eps);
+    char name[300], sh[96];
+    snprintf(name, sizeof name, "rms_norm_rope x=%s%s y=%s%s w=%s cos/sin=f32[%lld, %lld]",
+             rl_shape_str(&hx, sh, sizeof sh), dn(xt), dn(yt),
+             in_place ? " (in place)" : misalign ? " (element-aligned)" : "", weighted ? dn(wt) : "none", (long long)L,
+             (long long)(d / 2));
+    if (ops_ok(rc, rc_cpu, name)) {
+        float *got = dread(&dy);
+        compare(got, ref, (size_t)n, tol_fused(xt, yt, weighted && wt != RL_F32), "%s", name);
+        free(got);
+    }
+    if (misalign) dfree(&xbase), dfree(&ybase);
+    else {
+        if (!in_place) dfree(&dy);
+        dfree(&dx);
+    }
+    dfree(&dw), dfree(&dc), dfree(&ds);
+    free(x), free(ref), free(w), free(c), free(s);
+}
+
+/* The fused op against the unfused bf16 chain it replaces in the Wan block (which
+ * rounds to bf16 after the norm's weight as well): equal within bf16's tolerance. */
+static void rnr_vs_chain_case(int64_t L, int64_t H, int64_t d) {
+    dev_failed = 0;
+    int64_t D = H * d, n = L * D, xs[3] = {L, H, d}, rs[2] = {L, D}, cs[2] = {L, d / 2}, ws[1] = {D};
+    float *x = hrand((size_t)n, 2.0f, 0.0f, RL_BF16), *w = hrand((size_t)D, 0.3f, 1.0f, RL_F32);
+    float *c = malloc((size_t)(L * d / 2) * sizeof(float)), *s = malloc((size_t)(L * d / 2) * sizeof(float));
+    for (int64_t i = 0; i < L * d / 2; i++) {
+        double a = (tl_uniform() - 0.5) * 200.0;
+        c[i] = (float)cos(a), s[i] = (float)sin(a);
+    }
+    rl_tensor dx = dtensor(x, RL_BF16, 3, xs), dt = dtensor(x, RL_BF16, 3, xs), dw = dtensor(w, RL_F32, 1, ws);
+    rl_tensor dc = dtensor(c, RL_F32, 2, cs), ds = dtensor(s, RL_F32, 2, cs);
+    rl_tensor dt2 = rl_tensor_reshape(&dt, 2, rs);
+    int rc = dev_failed ? -1 : gpu->rms_norm_rope(gpu, &dx, &dx, &dw, &dc, &ds, 1e-6f);
+    int rc2 = dev_failed ? -1 : gpu->rms_norm(gpu, &dt2, &dt2, &dw, 1e-6f);
+    if (rc2 == 0) rc2 = gpu->rope(gpu, &dt, &dt, &dc, &ds);
+    char name[200];
+    snprintf(name, sizeof name, "rms_norm_rope bf16 [%lld, %lld, %lld] in place vs the rms_norm + rope bf16 chain",
+             (long long)L, (long long)H, (long long)d);
+    if (ops_ok(rc, rc2, name)) {
+        float *got = dread(&dx), *chain = dread(&dt);
+        compare(got, chain, (size_t)n, TOL_BF16, "%s", name);
+        free(got), free(chain);
+    }
+    dfree(&dx), dfree(&dt), dfree(&dw), dfree(&dc), dfree(&ds);
+    free(x), free(w), free(c), free(s);
+}
+
+static void test_rms_norm_rope(void) {
+    static const int64_t shapes[][4] = {{0, 1, 1, 2},  {0, 17, 3, 128}, {2, 33, 4, 64},   {1, 1000, 2, 128},
+                                        {0, 5, 3, 6},  {0, 9, 40, 128}, {0, 4, 12, 128},  {0, 3, 80, 128},
+                                        {0, 2, 300, 128}, {0, 7, 5, 10}};
+    static const rl_dtype types[][3] = {{RL_F32, RL_F32, RL_F32}, {RL_BF16, RL_BF16, RL_F32}, {RL_F32, RL_BF16, RL_F32},
+                                        {RL_BF16, RL_F32, RL_BF16}, {RL_F16, RL_F16, RL_F32}, {RL_F16, RL_BF16, RL_F16}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int t = 0; t < 6; t++) {
+            const int64_t *sh = shapes[i];
+            rnr_case(sh[0], sh[1], sh[2], sh[3], types[t][0], types[t][1], types[t][2], (int)((i + t) % 4 != 0), 0);
+        }
+    rnr_case(1, 257, 12, 128, RL_BF16, RL_BF16, RL_F32, 1, 1); /* the model's call: bf16 q in place */
+    rnr_case(0, 40, 40, 128, RL_F32, RL_F32, RL_F32, 1, 1);
+    rnr_case(0, 6, 3, 6, RL_BF16, RL_BF16, RL_F32, 1, 2);
+    rnr_case(0, 6, 12, 128, RL_F32, RL_BF16, RL_F32, 1, 2);
+    rnr_vs_chain_case(257, 12, 128);
+    rnr_vs_chain_case(33, 40, 128);
+}
+
+/* Bad arguments are sentences naming the fused op and the tensor. */
+static void test_fused_errors(void) {
+    int64_t s[3] = {4, 2, 8}, t4[2] = {4, 4}, t3[2] = {3, 4}, v15[1] = {15};
+    void *p = gpu->alloc(gpu, 4096);
+    rl_tensor x = rl_tensor_make(p, RL_BF16, RL_DEVICE_CUDA, 3, s), xf = rl_tensor_make(p, RL_F32, RL_DEVICE_CUDA, 3, s);
+    rl_tensor c4 = rl_tensor_make(p, RL_F32, RL_DEVICE_CUDA, 2, t4), c3 = rl_tensor_make(p, RL_F32, RL_DEVICE_CUDA, 2, t3);
+    rl_tensor w15 = rl_tensor_make(p, RL_F32, RL_DEVICE_CUDA, 1, v15);
+    EXPECT(gpu->rms_norm_rope(gpu, &x, &x, &w15, &c4, &c4, 1e-6f) != 0 && strstr(rl_error_message(), "rms_norm_rope") &&
+               strstr(rl_error_message(), "'w'"),
+           "a 15-value weight for 16 channels: got '%s'", rl_error_message());
+    EXPECT(gpu->rms_norm_rope(gpu, &x, &x, NULL, &c3, &c3, 1e-6f) != 0 && strstr(rl_error_message(), "[3, 4]"),
+           "a 3-row table for 4 tokens: got '%s'", rl_error_message());
+    EXPECT(gpu->rms_norm_rope(gpu, &xf, &x, NULL, &c4, &c4, 1e-6f) != 0 && strstr(rl_error_message(), "in place"),
+           "y aliasing x in another dtype: got '%s'", rl_error_message());
+    rl_tensor xi = x;
+    xi.dtype = RL_I32;
+    EXPECT(gpu->layer_norm_modulate(gpu, &x, &xi, &w15, &w15, 1e-6f) != 0 &&
+               strstr(rl_error_message(), "layer_norm_modulate") && strstr(rl_error_message(), "f16"),
+           "an i32 x: got '%s'", rl_error_message());
+    EXPECT(gpu->layer_norm_modulate(gpu, &x, &x, &w15, &w15, 1e-6f) != 0 && strstr(rl_error_message(), "'shift'"),
+           "a 15-value shift for rows of 8: got '%s'", rl_error_message());
+    gpu->free(gpu, p, 4096);
+}
+
 /* ---------------------------------------------------------------- attention */
 
 typedef struct {
@@ -412,7 +623,10 @@ static void attention_case(att_case c, rl_dtype qt, rl_dtype ot, rl_dtype bt) {
              scale, dn(qt), dn(ot), c.bias ? dn(bt) : "none", c.bias == 2 ? "(with -inf)" : "", c.lse ? " lse" : "");
     if (ops_ok(rc, rc_cpu, name)) {
         float *got = dread(&dout);
-        compare(got, ref, nq, tol_for(ot, qt == RL_BF16 || (b && bt == RL_BF16), TOL_BF16_ATT), "%s", name);
+        /* bf16 q/k/v: the tensor-core kernels round the probabilities P to bf16
+         * before P V (as FlashAttention and torch's SDPA do), so an f32 output
+         * carries bf16-level error; the lse stays fp32-exact. */
+        compare(got, ref, nq, ot == RL_BF16 ? TOL_BF16_ATT : qt == RL_BF16 ? TOL_F32_ATT_BF16_P : tol_for(ot, b && bt == RL_BF16, TOL_BF16_ATT), "%s", name);
         free(got);
         if (c.lse) {
             float *gl = dread(&dl);
@@ -795,6 +1009,9 @@ int main(void) {
     test_elementwise();
     test_norms();
     test_rope();
+    test_layer_norm_modulate();
+    test_rms_norm_rope();
+    RUN(test_fused_errors);
     test_matmul();
     test_attention();
     test_conv3d();
