@@ -300,13 +300,16 @@ __global__ void __launch_bounds__(32 * WARPS, WARPS == 4 ? 2 : 1) attention_mma_
  *   d64 q128 k64 w4: 241 / 237                 d64 q64 k64 w4: 143 / 142
  *   d64 q128 k128 w8: 199 / 206                d64 q128 k128 w4: 255, 80 / 72 bytes spilled
  * Two m16 row tiles per warp (q128 with 4 warps) reuse each K/V fragment twice,
- * halving shared-memory reads per mma; the defaults are the fastest guesses
- * without spills, to be confirmed by test_gpu_attention's benchmark. */
+ * halving shared-memory reads per mma. Measured on an H100 (test_gpu_attention,
+ * [1, L, 40, 128] bf16): q128 k64 w4 343 / 351 TFLOP/s at L 14040 / 32760, q128 k32
+ * w4 335 / 341, q64 k64 w4 318 / 295, q128 k64 w8 285 / 312; d64 (L 14040, 12 heads):
+ * q128 k64 w4 336, q128 k128 w4 313, q64 k64 w4 268, q128 k128 w8 265. The fastest
+ * is each d's default. */
 typedef struct {
     int d, mt, bn, warps;
 } mma_variant;
 static const mma_variant mma_variants[] = {
-    {128, 2, 32, 4}, {128, 1, 64, 4}, {128, 2, 64, 4}, {128, 1, 64, 8},
+    {128, 2, 64, 4}, {128, 1, 64, 4}, {128, 2, 32, 4}, {128, 1, 64, 8},
     {64, 2, 64, 4},  {64, 1, 64, 4},  {64, 1, 128, 8}, {64, 2, 128, 4},
 };
 #define MMA_NVARIANTS ((int)(sizeof mma_variants / sizeof mma_variants[0]))

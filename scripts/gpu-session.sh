@@ -7,6 +7,8 @@
 set -u
 TAR=$1; shift
 SRC=/tmp/rl-src
+W=$PWD
+export PATH=$PATH:/usr/local/cuda/bin
 if [ ! -x $SRC/build-gpu/raylight-gen ]; then
     rm -rf $SRC && mkdir -p $SRC && tar -xf "$TAR" -C $SRC && cp -r deps $SRC/ && cp -r .whl $SRC/ 2>/dev/null
     ( cd $SRC && time make -j16 BUILD=build-gpu CUDA=1 FFMPEG=0 \
@@ -30,6 +32,11 @@ bench) for a in "attention --heads 40 --tokens 14040 --head-dim 128 --iters 5" \
               "vae --size 832x480 --frames 81"; do
           echo "+ raylight-gen bench $a"; $B/raylight-gen bench $a 2>&1 | tail -4
       done | log bench ;;
+prof) N="ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base"
+      $N $B/raylight-gen bench dit --model 14b --size 832x480 --frames 33 --iters 1 --warmup 0 2>/dev/null \
+        | python3 $W/scripts/ncu-summary.py fill_normal | head -40 | log prof
+      $N --launch-count 6000 $B/raylight-gen bench vae --size 832x480 --frames 9 2>/dev/null \
+        | python3 $W/scripts/ncu-summary.py fill_normal | head -40 | log prof ;;
 offload) bash scripts/bench-offload.sh $B 2 2>&1 | log offload ;;
 *) echo "unknown step $what" ;;
 esac
