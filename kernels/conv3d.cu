@@ -97,6 +97,88 @@ extern "C" int cuda_im2col3d(void *stream, void *col, int coldt, const cuda_conv
     return (int)cudaGetLastError();
 }
 
+/* ---- tap-GEMM path (stride 1): padded input, per-tap weights, cropped output.
+ * Each kernel walks rows (blocks) and the contiguous last axis (threads), so the
+ * only index divisions are per row. */
+
+#define ROW_THREADS 256
+static unsigned row_grid(int64_t rows) { return (unsigned)(rows < (1 << 20) ? rows : (1 << 20)); }
+
+__global__ void __launch_bounds__(ROW_THREADS) conv3d_pad_kernel(void *xq, int xqdt, const void *x, int xdt,
+                                                                  int64_t T, int64_t H, int64_t W, int pt, int ph,
+                                                                  int pw, int64_t kw, int64_t tp0, int64_t Tc,
+                                                                  int64_t Hp, int64_t Wp, int64_t rows) {
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) { /* r = ((c * kw + sh) * Tc + t) * Hp + h */
+        const int64_t cs = r / (Tc * Hp), th = r - cs * Tc * Hp, c = cs / kw, sh = cs - c * kw;
+        const int64_t t = tp0 + th / Hp - pt, h = th % Hp - ph;
+        const bool in = t >= 0 && t < T && h >= 0 && h < H;
+        const int64_t src = ((c * T + t) * H + h) * W;
+        for (int64_t j = threadIdx.x; j < Wp; j += blockDim.x) {
+            const int64_t wi = j + sh - pw;
+            stf(xq, xqdt, r * Wp + j, in && wi >= 0 && wi < W ? ldf(x, xdt, src + wi) : 0.0f);
+        }
+    }
+}
+
+extern "C" int cuda_conv3d_pad(void *stream, void *xq, int xqdt, const void *x, int xdt, int64_t Cin, int64_t T,
+                               int64_t H, int64_t W, const int pf[3], int64_t kw, int64_t tp0, int64_t Tc, int64_t Hp,
+                               int64_t Wp) {
+    const int64_t rows = Cin * kw * Tc * Hp;
+    if (rows <= 0 || Wp <= 0) return 0;
+    conv3d_pad_kernel<<<row_grid(rows), ROW_THREADS, 0, (cudaStream_t)stream>>>(xq, xqdt, x, xdt, T, H, W, pf[0],
+                                                                                  pf[1], pf[2], kw, tp0, Tc, Hp, Wp,
+                                                                                  rows);
+    return (int)cudaGetLastError();
+}
+
+__global__ void conv3d_tap_weights_kernel(void *wt, int wtdt, const void *w, int wdt, int64_t Cout, int64_t Cin,
+                                          int64_t kt, int64_t kh, int64_t kw) {
+    const int64_t n = Cout * Cin * kt * kh * kw, K = Cin * kw;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i; /* i walks w [co][ci][dt][dh][dw] */
+        const int64_t dw = r % kw; r /= kw;
+        const int64_t dh = r % kh; r /= kh;
+        const int64_t dt = r % kt; r /= kt;
+        const int64_t ci = r % Cin, co = r / Cin;
+        stf(wt, wtdt, ((dt * kh + dh) * Cout + co) * K + ci * kw + dw, ldf(w, wdt, i));
+    }
+}
+
+extern "C" int cuda_conv3d_tap_weights(void *stream, void *wt, int wtdt, const void *w, int wdt, int64_t Cout,
+                                       int64_t Cin, int64_t kt, int64_t kh, int64_t kw) {
+    const int64_t n = Cout * Cin * kt * kh * kw;
+    if (n <= 0) return 0;
+    int64_t blocks = (n + 255) / 256;
+    if (blocks > 65535 * 8) blocks = 65535 * 8;
+    conv3d_tap_weights_kernel<<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(wt, wtdt, w, wdt, Cout, Cin, kt,
+                                                                                   kh, kw);
+    return (int)cudaGetLastError();
+}
+
+__global__ void __launch_bounds__(ROW_THREADS) conv3d_crop_kernel(void *y, int ydt, const float *yp, const void *b,
+                                                                   int bdt, int64_t Cout, int64_t To, int64_t Ho,
+                                                                   int64_t Wo, int64_t t0, int64_t Tc, int64_t Nc,
+                                                                   int64_t Sp, int64_t Wp) {
+    const int64_t rows = Cout * Tc * Ho;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const int64_t co = r / (Tc * Ho), th = r - co * Tc * Ho, tt = th / Ho, ho = th - tt * Ho;
+        const float bias = b ? ldf(b, bdt, co) : 0.0f;
+        const float *src = yp + co * Nc + tt * Sp + ho * Wp;
+        const int64_t dst = ((co * To + t0 + tt) * Ho + ho) * Wo;
+        for (int64_t j = threadIdx.x; j < Wo; j += blockDim.x) stf(y, ydt, dst + j, src[j] + bias);
+    }
+}
+
+extern "C" int cuda_conv3d_crop(void *stream, void *y, int ydt, const float *yp, const void *b, int bdt, int64_t Cout,
+                                int64_t To, int64_t Ho, int64_t Wo, int64_t t0, int64_t Tc, int64_t Nc, int64_t Sp,
+                                int64_t Wp) {
+    const int64_t rows = Cout * Tc * Ho;
+    if (rows <= 0 || Wo <= 0) return 0;
+    conv3d_crop_kernel<<<row_grid(rows), ROW_THREADS, 0, (cudaStream_t)stream>>>(y, ydt, yp, b, bdt, Cout, To, Ho, Wo,
+                                                                                  t0, Tc, Nc, Sp, Wp);
+    return (int)cudaGetLastError();
+}
+
 __global__ void add_row_bias_kernel(void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < C * N; i += (int64_t)gridDim.x * blockDim.x)
         stf(y, ydt, i, ldf(y, ydt, i) + ldf(b, bdt, i / N));

@@ -173,6 +173,22 @@ __global__ void copy_strided_kernel(T *y, const T *x, copy_geom g, int64_t n) {
     }
 }
 
+/* Rows of `inner` contiguous elements (both sides); the row's offsets from its
+ * index over the outer dims, divided once per row, not per element. */
+template <typename T>
+__global__ void copy_rows_kernel(T *y, const T *x, copy_geom g, int64_t rows, int64_t inner) {
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        int64_t rem = r, xo = 0, yo = 0;
+        for (int d = g.ndim - 2; d >= 0; d--) {
+            int64_t idx = rem % g.shape[d];
+            rem /= g.shape[d];
+            xo += idx * g.xs[d];
+            yo += idx * g.ys[d];
+        }
+        for (int64_t j = threadIdx.x; j < inner; j += blockDim.x) y[yo + j] = x[xo + j];
+    }
+}
+
 /* ---------------------------------------------------------------- launchers */
 
 extern "C" int cuda_add(void *stream, void *y, int ydt, const void *a, int adt, const void *b, int bdt, int64_t n,
@@ -251,17 +267,38 @@ extern "C" int cuda_embedding(void *stream, void *y, int ydt, const void *table,
 extern "C" int cuda_copy_strided(void *stream, void *y, const void *x, int elem_size, int ndim, const int64_t *shape,
                                  const int64_t *y_stride, const int64_t *x_stride) {
     if (ndim < 0 || ndim > 5) return (int)cudaErrorInvalidValue;
+    /* Drop size-1 dims and merge a dim into the next where both sides step
+     * through them as one (a contiguous slab is then one dim). */
     copy_geom g = {};
-    g.ndim = ndim;
     int64_t n = 1;
     for (int d = 0; d < ndim; d++) {
-        g.shape[d] = shape[d];
-        g.ys[d] = y_stride[d];
-        g.xs[d] = x_stride[d];
         n *= shape[d];
+        if (shape[d] == 1) continue;
+        if (g.ndim > 0 && g.ys[g.ndim - 1] == y_stride[d] * shape[d] && g.xs[g.ndim - 1] == x_stride[d] * shape[d]) {
+            g.shape[g.ndim - 1] *= shape[d];
+            g.ys[g.ndim - 1] = y_stride[d], g.xs[g.ndim - 1] = x_stride[d];
+            continue;
+        }
+        g.shape[g.ndim] = shape[d], g.ys[g.ndim] = y_stride[d], g.xs[g.ndim] = x_stride[d];
+        g.ndim++;
     }
     if (n <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
+    if (g.ndim == 0 || (g.ndim == 1 && g.ys[0] == 1 && g.xs[0] == 1)) /* one contiguous run */
+        return (int)cudaMemcpyAsync(y, x, (size_t)n * (size_t)elem_size, cudaMemcpyDeviceToDevice, s);
+    const int64_t inner = g.shape[g.ndim - 1];
+    if (g.ys[g.ndim - 1] == 1 && g.xs[g.ndim - 1] == 1 && inner >= 32) {
+        const int64_t rows = n / inner;
+        const unsigned grid = (unsigned)(rows < (1 << 20) ? rows : (1 << 20));
+        switch (elem_size) {
+        case 1: copy_rows_kernel<uint8_t><<<grid, EW_THREADS, 0, s>>>((uint8_t *)y, (const uint8_t *)x, g, rows, inner); break;
+        case 2: copy_rows_kernel<uint16_t><<<grid, EW_THREADS, 0, s>>>((uint16_t *)y, (const uint16_t *)x, g, rows, inner); break;
+        case 4: copy_rows_kernel<uint32_t><<<grid, EW_THREADS, 0, s>>>((uint32_t *)y, (const uint32_t *)x, g, rows, inner); break;
+        case 8: copy_rows_kernel<uint64_t><<<grid, EW_THREADS, 0, s>>>((uint64_t *)y, (const uint64_t *)x, g, rows, inner); break;
+        default: return (int)cudaErrorInvalidValue;
+        }
+        return launch_status();
+    }
     unsigned grid = grid_for(n, EW_THREADS);
     switch (elem_size) {
     case 1: copy_strided_kernel<uint8_t><<<grid, EW_THREADS, 0, s>>>((uint8_t *)y, (const uint8_t *)x, g, n); break;

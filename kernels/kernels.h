@@ -90,6 +90,19 @@ int cuda_rms_norm(void *stream, void *y, int ydt, const void *x, int xdt, const 
 int cuda_rope(void *stream, void *y, int ydt, const void *x, int xdt, const void *cos_t, int cdt, const void *sin_t,
               int sdt, int64_t B, int64_t L, int64_t H, int64_t d);
 
+/* ---- fused norms (fused.cu): one block per row; x, y f32, bf16 or f16; the small
+ * vectors f32, bf16 or f16; the norm's output rounded to x's dtype, the rest fp32,
+ * one rounding into y; y may be x (same dtype). cudaErrorInvalidValue for other
+ * dtypes, a row over INT32_MAX elements or an odd d. */
+/* y = LN(x) * (1 + scale[D]) + shift[D] over rows of D (no affine). */
+int cuda_layer_norm_modulate(void *stream, void *y, int ydt, const void *x, int xdt, const void *shift, int shdt,
+                             const void *scale, int scdt, int64_t rows, int64_t D, float eps);
+/* x, y [B, L, H, d]: per token the RMS over all H*d values, times w [H*d] (or NULL),
+ * then rope's rotation by cos, sin [L, d/2]. */
+int cuda_rms_norm_rope(void *stream, void *y, int ydt, const void *x, int xdt, const void *w, int wdt,
+                       const void *cos_t, int cdt, const void *sin_t, int sdt, int64_t B, int64_t L, int64_t H,
+                       int64_t d, float eps);
+
 /* ---- attention */
 
 typedef struct {
@@ -131,6 +144,12 @@ typedef struct {
 } cuda_attention_softmax_args;
 int cuda_attention_softmax(void *stream, const cuda_attention_softmax_args *a);
 
+/* Ring attention's merge (attention_merge.cu), in place on the running result out
+ * f32 [B, L, H, d] and lse f32 [B, H, L] (-inf: nothing yet, out ignored there):
+ * folds in part [B, L, H, d] (f32 or bf16) with part_lse f32 [B, H, L]. */
+int cuda_attention_merge(void *stream, float *out, float *lse, const void *part, int pdt, const float *part_lse,
+                         int64_t B, int64_t L, int64_t H, int64_t d);
+
 /* ---- conv3d */
 
 typedef struct {
@@ -147,6 +166,18 @@ int cuda_conv3d(void *stream, const cuda_conv3d_args *a);
 /* Columns [p0, p0+np) of the im2col matrix col [K, np] (K = Cin*kt*kh*kw, column p
  * = output position (to, ho, wo) flattened), in coldt (f32 or bf16). */
 int cuda_im2col3d(void *stream, void *col, int coldt, const cuda_conv3d_args *a, int64_t p0, int64_t np);
+/* The tap-GEMM path (stride 1): xq [Cin, kw, Tc, Hp, Wp] = padded frames [tp0,
+ * tp0 + Tc) of x zero-padded by pf in front (and whatever lies behind), copy s
+ * shifted left by s columns (xq[c][s][t][h][j] = padded x[c][t][h][j + s]), in xqdt. */
+int cuda_conv3d_pad(void *stream, void *xq, int xqdt, const void *x, int xdt, int64_t Cin, int64_t T, int64_t H,
+                    int64_t W, const int pf[3], int64_t kw, int64_t tp0, int64_t Tc, int64_t Hp, int64_t Wp);
+/* wt [kt*kh][Cout][Cin*kw] = w [Cout][Cin][kt][kh][kw], in wtdt. */
+int cuda_conv3d_tap_weights(void *stream, void *wt, int wtdt, const void *w, int wdt, int64_t Cout, int64_t Cin,
+                            int64_t kt, int64_t kh, int64_t kw);
+/* y [Cout, To, Ho, Wo] frames [t0, t0 + Tc) = yp [Cout, Nc] (f32, column tt*Sp +
+ * ho*Wp + wo of frame t0 + tt) + b [Cout] (b may be NULL). */
+int cuda_conv3d_crop(void *stream, void *y, int ydt, const float *yp, const void *b, int bdt, int64_t Cout,
+                     int64_t To, int64_t Ho, int64_t Wo, int64_t t0, int64_t Tc, int64_t Nc, int64_t Sp, int64_t Wp);
 /* y [C, N] += b [C] (per row). */
 int cuda_add_row_bias(void *stream, void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N);
 

@@ -1,6 +1,20 @@
-/* backend_cuda_conv.c: conv3d as im2col + GEMM on tensor cores, in bounded
- * chunks of output positions (the column matrix of a whole 480p frame at 96
- * channels would be gigabytes). Row-major y[Cout, P] = W[Cout, K] col[K, P] is
+/* backend_cuda_conv.c: conv3d as GEMMs on tensor cores.
+ *
+ * Stride 1 (every conv of the Wan VAE decoder): one GEMM per kernel tap over a
+ * zero-padded copy of the input. With the input padded to [Cin, Tp, Hp, Wp] and
+ * the product laid out on the padded grid (column n = to*Hp*Wp + ho*Wp + wo, the
+ * columns with ho >= Ho or wo >= Wo computed and dropped), tap (dt, dh, dw) reads
+ * the padded input shifted by dt*Hp*Wp + dh*Wp + dw: a plain matrix with row
+ * stride Tp*Hp*Wp. The kw shifts along W are stacked as kw copies of the padded
+ * input (K = Cin*kw), so each of the kt*kh GEMMs starts 16-byte aligned (Wp is
+ * rounded up to 16 bytes) and gets cuBLAS's vectorised kernels: y = sum over
+ * (dt, dh) of W_tap [Cout, Cin*kw] x_shift [Cin*kw, N], accumulated in fp32
+ * (beta = 1), then cropped with the bias added. No column matrix and no index
+ * arithmetic per element; frames go in bounded chunks.
+ *
+ * Other strides (the encoder's downsampling): im2col + GEMM in bounded chunks of
+ * output positions (the column matrix of a whole 480p frame at 96 channels would
+ * be gigabytes). Row-major y[Cout, P] = W[Cout, K] col[K, P] is
  * the column-major product y^T = col^T W^T, so one cublasGemmEx per chunk writes
  * its columns of y in place. f32 tensors use TF32 tensor cores unless
  * RAYLIGHT_TF32=0 (torch's default for convolutions is TF32 too); bf16 tensors
@@ -9,13 +23,78 @@
 #include "backend/backend_cuda.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 #define CONV_COL_BUDGET ((size_t)256 << 20) /* bytes of column matrix per chunk */
+#define CONV_TAP_BUDGET ((size_t)768 << 20) /* bytes of padded input + fp32 product per frame chunk */
+
+static int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+static int conv3d_taps(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
+                       const rl_conv3d_params *p, const int64_t out[3]) {
+    const char *op = "conv3d";
+    cuda_state *st = be->impl;
+    const int64_t Cin = x->shape[0], T = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int64_t Cout = w->shape[0], kt = w->shape[2], kh = w->shape[3], kw = w->shape[4], K = Cin * kw;
+    const int64_t To = out[0], Ho = out[1], Wo = out[2];
+    const rl_dtype ct = x->dtype == RL_BF16 && w->dtype == RL_BF16 ? RL_BF16 : RL_F32;
+    const size_t esz = rl_dtype_size(ct);
+    const int64_t al = 16 / (int64_t)esz; /* padded rows and leading dims in 16-byte units: aligned GEMM tiles */
+    const int64_t Hp = H + p->pad_front[1] + p->pad_back[1];
+    const int64_t Wp = round_up(W + p->pad_front[2] + p->pad_back[2], al), Sp = Hp * Wp;
+    int64_t tc = (int64_t)(CONV_TAP_BUDGET / ((size_t)Sp * ((size_t)Cout * sizeof(float) + (size_t)K * esz)));
+    if (tc < 1) tc = 1;
+    if (tc > To) tc = To;
+    const int64_t Cs = (tc + kt - 1) * Sp;                             /* row stride of xq per chunk */
+    const int64_t Nmax = round_up((tc - 1) * Sp + (Ho - 1) * Wp + Wo, 4); /* row stride of yp */
+    if (Cs > INT_MAX || Nmax > INT_MAX || K > INT_MAX || Cout > INT_MAX)
+        return rl_error_set("%s: the GEMM sizes (K %lld, Cout %lld, %lld padded positions) exceed 32 bits", op,
+                            (long long)K, (long long)Cout, (long long)Cs);
+    void *xq = NULL, *wt = NULL, *yp = NULL;
+    int rc = cuda_scratch_alloc(st, op, &xq, (size_t)(K * Cs) * esz), k = 0;
+    if (rc == 0) rc = cuda_scratch_alloc(st, op, &wt, (size_t)(kt * kh * Cout * K) * esz);
+    if (rc == 0) rc = cuda_scratch_alloc(st, op, &yp, (size_t)(Cout * Nmax) * sizeof(float));
+    if (rc == 0 && (k = cuda_conv3d_tap_weights(st->stream, wt, ct, w->data, w->dtype, Cout, Cin, kt, kh, kw)) != 0)
+        rc = cuda_fail(op, __FILE__, __LINE__, "a kernel launch (tap weights)", (cudaError_t)k);
+    const cudaDataType_t ab = ct == RL_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    const cublasComputeType_t comp =
+        (ct == RL_F32 && st->allow_tf32) ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    const float alpha = 1.0f, zero = 0.0f, one = 1.0f;
+    for (int64_t t0 = 0; rc == 0 && t0 < To; t0 += tc) {
+        const int64_t n = To - t0 < tc ? To - t0 : tc, Nc = (n - 1) * Sp + (Ho - 1) * Wp + Wo;
+        if ((k = cuda_conv3d_pad(st->stream, xq, ct, x->data, x->dtype, Cin, T, H, W, p->pad_front, kw, t0,
+                                 n + kt - 1, Hp, Wp)) != 0) {
+            rc = cuda_fail(op, __FILE__, __LINE__, "a kernel launch (padding)", (cudaError_t)k);
+            break;
+        }
+        /* Row stride of this chunk's xq: the kernel packs n + kt - 1 frames per row. */
+        const int64_t ld = (n + kt - 1) * Sp;
+        for (int64_t tap = 0; rc == 0 && tap < kt * kh; tap++) {
+            const int64_t dt = tap / kh, dh = tap % kh;
+            const char *A = (const char *)xq + (size_t)(dt * Sp + dh * Wp) * esz;
+            const char *B = (const char *)wt + (size_t)(tap * Cout * K) * esz;
+            /* column-major: yp^T [Nc, Cout] (+)= xq_shift^T [Nc, Cin*kw] (ld ld) W_tap^T [Cin*kw, Cout] */
+            cublasStatus_t s = cublasGemmEx(st->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)Nc, (int)Cout, (int)K, &alpha, A,
+                                            ab, (int)ld, B, ab, (int)K, tap ? &one : &zero, yp, CUDA_R_32F,
+                                            (int)Nmax, comp, CUBLAS_GEMM_DEFAULT);
+            if (s != CUBLAS_STATUS_SUCCESS) rc = cublas_fail(op, __FILE__, __LINE__, "cublasGemmEx (conv3d tap)", s);
+        }
+        if (rc == 0 && (k = cuda_conv3d_crop(st->stream, y->data, y->dtype, (const float *)yp, b ? b->data : NULL,
+                                             b ? (int)b->dtype : 0, Cout, To, Ho, Wo, t0, n, Nmax, Sp, Wp)) != 0)
+            rc = cuda_fail(op, __FILE__, __LINE__, "a kernel launch (crop and bias)", (cudaError_t)k);
+    }
+    if (xq) cudaFreeAsync(xq, st->stream);
+    if (wt) cudaFreeAsync(wt, st->stream);
+    if (yp) cudaFreeAsync(yp, st->stream);
+    return rc == 0 ? cuda_op_done(st, op) : -1;
+}
 
 int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                      const rl_conv3d_params *p, const int64_t out[3]) {
     const char *op = "conv3d";
     cuda_state *st = be->impl;
+    if (p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1 && getenv("RL_CUDA_CONV_IM2COL") == NULL)
+        return conv3d_taps(be, y, x, w, b, p, out);
     cuda_conv3d_args a = {
         .x = x->data, .w = w->data, .b = NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype, .ydt = y->dtype,
         .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2], .W = x->shape[3], .Cout = w->shape[0],

@@ -9,8 +9,9 @@
  * - x and w of different dtypes: the bf16 one is widened to f32 (exact) first;
  * - f32 inputs into a bf16 y: computed into an f32 temporary, then rounded.
  * Bias and GELU(tanh) are fused into cuBLASLt's epilogue (BIAS, GELU, GELU_BIAS;
- * cuBLASLt's GELU is the tanh form) when the bias has the output's dtype and is
- * 16-byte aligned; otherwise a separate kernel applies them. When cuBLASLt offers
+ * cuBLASLt's GELU is the tanh form) when the bias has the output's dtype (an f32
+ * bias into a bf16 y is rounded to bf16 first) and is 16-byte aligned; otherwise (or when cuBLASLt offers no algorithm
+ * with that epilogue) a separate kernel applies them. When cuBLASLt offers
  * no algorithm (odd alignments), cublasGemmEx computes the product instead.
  * Only built with CUDA (the #if below; the Makefile compiles every src file).
  */
@@ -149,7 +150,7 @@ int cuda_scratch_alloc(cuda_state *st, const char *op, void **p, size_t bytes) {
 static int matmul_run(cuda_state *st, const char *op, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                       const rl_tensor *b, rl_activation act, int64_t M, int64_t N, int64_t K) {
     int rc = 0, no_algo = 0;
-    void *wide = NULL, *y32 = NULL;
+    void *wide = NULL, *y32 = NULL, *b16 = NULL;
     gemm_desc g = {y->data, y->dtype, w->data, x->data, x->dtype, M, N, K, NULL, CUBLASLT_EPILOGUE_DEFAULT};
     if (x->dtype != w->dtype) { /* widen the bf16 operand: exact */
         const rl_tensor *lo = x->dtype == RL_BF16 ? x : w;
@@ -169,12 +170,32 @@ static int matmul_run(cuda_state *st, const char *op, rl_tensor *y, const rl_ten
         g.D = y32;
         g.dt = RL_F32;
     }
-    int fuse = !b || (b->dtype == g.dt && ptr_alignment(b->data) >= 16);
+    /* An f32 bias into a bf16 product (the DiT keeps biases in f32) is rounded to
+     * bf16 first, as torch's bf16 Linear holds it, so that cuBLASLt's epilogue
+     * (which takes a bias of D's type here) adds it: a separate pass over y costs
+     * a tenth of a 14B forward. */
+    const void *bias = b ? b->data : NULL;
+    if (b && b->dtype == RL_F32 && g.dt == RL_BF16) {
+        if ((rc = cuda_scratch_alloc(st, op, &b16, (size_t)N * 2)) != 0) goto done;
+        int k = cuda_cast(st->stream, b16, RL_BF16, b->data, RL_F32, N);
+        if (k) {
+            rc = cuda_fail(op, __FILE__, __LINE__, "a kernel launch (bias to bf16)", (cudaError_t)k);
+            goto done;
+        }
+        bias = b16;
+    }
+    int fuse = !b || ((b->dtype == g.dt || bias == b16) && ptr_alignment(bias) >= 16);
     if (fuse) {
-        g.bias = b ? b->data : NULL;
+        g.bias = bias;
         g.epilogue = epilogue_for(b != NULL, act);
     }
     if ((rc = lt_gemm(st, op, &g, &no_algo)) != 0) goto done;
+    if (no_algo && fuse && (b || act != RL_ACT_NONE)) { /* no algorithm with that epilogue: the plain product */
+        fuse = 0;
+        g.bias = NULL;
+        g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+        if ((rc = lt_gemm(st, op, &g, &no_algo)) != 0) goto done;
+    }
     if (no_algo) {
         fuse = 0;
         if ((rc = blas_gemm(st, op, &g)) != 0) goto done;
@@ -194,6 +215,7 @@ static int matmul_run(cuda_state *st, const char *op, rl_tensor *y, const rl_ten
 done:
     if (wide) cudaFreeAsync(wide, st->stream);
     if (y32) cudaFreeAsync(y32, st->stream);
+    if (b16) cudaFreeAsync(b16, st->stream);
     return rc;
 }
 
