@@ -237,6 +237,13 @@ struct rl_backend {
     int (*attention)(rl_backend *be, rl_tensor *out, const rl_tensor *q, const rl_tensor *k,
                      const rl_tensor *v, int64_t kv_len, const rl_tensor *bias, float scale,
                      rl_tensor *lse);
+    /* Ring attention's online-softmax merge, in place on the running result:
+     * out f32 [B,L,H,d] and lse f32 [B,H,L] (-inf: no keys yet) take in a partial
+     * attention part_out [B,L,H,d] (f32 or bf16) with its part_lse f32 [B,H,L]:
+     * m = max(lse, p), w = exp(lse - m), wp = exp(p - m), s = w + wp,
+     * out = out * (w / s) + part * (wp / s), lse = m + log(s); in fp32. */
+    int (*attention_merge)(rl_backend *be, rl_tensor *out, rl_tensor *lse, const rl_tensor *part_out,
+                           const rl_tensor *part_lse);
     /* Rotates adjacent pairs (x[2j], x[2j+1]) of x [L,H,d] (or [B,L,H,d]) by the
      * angles given as cos/sin [L, d/2] (same for every head and batch). */
     int (*rope)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,

@@ -5,7 +5,7 @@
 
 static rl_plan plan_of(int world, int64_t heads, int guidance, int u, int r, int cfgp, int *rc) {
     rl_plan p;
-    rl_plan_request q = {u, r, cfgp};
+    rl_plan_request q = {u, r, cfgp, 0};
     *rc = rl_plan_make(world, heads, guidance, &q, &p);
     return p;
 }

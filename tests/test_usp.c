@@ -178,7 +178,7 @@ static void test_rows_roundtrip(void) {
 }
 
 static int parse_plan(int argc, char **argv) {
-    rl_plan_request req = {0, 0, 0};
+    rl_plan_request req = {0, 0, 0, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--ulysses")) req.ulysses = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--ring")) req.ring = atoi(argv[i + 1]);

@@ -1187,6 +1187,48 @@ static int cpu_embedding(rl_backend *be, rl_tensor *y, const rl_tensor *table, c
     return 0;
 }
 
+/* ---------------------------------------------------------------- attention merge */
+
+/* Ring attention's merge (see raylight.h): per (row, head), in place on out/lse.
+ * Where lse is -inf the running out is ignored (it may be uninitialised). */
+static int cpu_attention_merge(rl_backend *be, rl_tensor *out, rl_tensor *lse, const rl_tensor *part,
+                               const rl_tensor *part_lse) {
+    const char *op = "attention_merge";
+    char s1[96];
+    RL_TRY(check_tensor(op, "out", out, 1));
+    RL_TRY(check_tensor(op, "lse", lse, 1));
+    RL_TRY(check_tensor(op, "part_out", part, 1));
+    RL_TRY(check_tensor(op, "part_lse", part_lse, 1));
+    if (out->ndim != 4) return rl_error_set("%s: 'out' is %s but must be 4-D [B, L, H, d]", op, SHAPE(out, s1));
+    RL_TRY(check_same_shape(op, "part_out", part, "out", out));
+    const int64_t B = out->shape[0], L = out->shape[1], H = out->shape[2], d = out->shape[3];
+    if (lse->ndim != 3 || lse->shape[0] != B || lse->shape[1] != H || lse->shape[2] != L)
+        return rl_error_set("%s: 'lse' is %s but must be [B, H, L] = [%lld, %lld, %lld]", op, SHAPE(lse, s1),
+                            (long long)B, (long long)H, (long long)L);
+    RL_TRY(check_same_shape(op, "part_lse", part_lse, "lse", lse));
+    float *O = out->data, *S = lse->data;
+    const float *P = part->data, *PS = part_lse->data;
+    #pragma omp parallel for schedule(static) if (B * L * H * d > 65536)
+    for (int64_t r = 0; r < B * L; r++) {
+        const int64_t b = r / L, i = r % L;
+        for (int64_t h = 0; h < H; h++) {
+            float *sa = &S[(b * H + h) * L + i];
+            const float a = *sa, p = PS[(b * H + h) * L + i];
+            if (p == -INFINITY) continue; /* the part saw no keys */
+            const float m = a > p ? a : p, wa = a == -INFINITY ? 0.0f : expf(a - m), wp = expf(p - m);
+            const float sum = wa + wp, ca = wa / sum, cp = wp / sum;
+            float *o = O + (r * H + h) * d;
+            const float *x = P + (r * H + h) * d;
+            if (wa == 0.0f)
+                for (int64_t k = 0; k < d; k++) o[k] = x[k] * cp;
+            else
+                for (int64_t k = 0; k < d; k++) o[k] = o[k] * ca + x[k] * cp;
+            *sa = m + logf(sum);
+        }
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static rl_backend cpu_backend = {
@@ -1211,6 +1253,7 @@ static rl_backend cpu_backend = {
     .gelu_tanh = cpu_gelu_tanh,
     .gelu_erf = cpu_gelu_erf,
     .attention = cpu_attention,
+    .attention_merge = cpu_attention_merge,
     .rope = cpu_rope,
     .layer_norm_modulate = cpu_layer_norm_modulate,
     .rms_norm_rope = cpu_rms_norm_rope,

@@ -437,6 +437,28 @@ static int cuda_attention_op(rl_backend *be, rl_tensor *out, const rl_tensor *q,
     return cuda_op_done(state_of(be), op);
 }
 
+/* Ring attention's merge into the fp32 running result (kernels/attention_merge.cu). */
+static int cuda_attention_merge_op(rl_backend *be, rl_tensor *out, rl_tensor *lse, const rl_tensor *part,
+                                   const rl_tensor *part_lse) {
+    const char *op = "attention_merge";
+    char s1[96];
+    RL_TRY(cuda_check_tensor(op, "out", out, CK_F32));
+    RL_TRY(cuda_check_tensor(op, "lse", lse, CK_F32));
+    RL_TRY(cuda_check_tensor(op, "part_out", part, CK_FLOAT));
+    RL_TRY(cuda_check_tensor(op, "part_lse", part_lse, CK_F32));
+    if (out->ndim != 4) return rl_error_set("%s: out is %s but must be 4-D [B, L, H, d]", op, SHAPE(out, s1));
+    RL_TRY(check_same_shape(op, "part_out", part, "out", out));
+    const int64_t B = out->shape[0], L = out->shape[1], H = out->shape[2], d = out->shape[3];
+    if (lse->ndim != 3 || lse->shape[0] != B || lse->shape[1] != H || lse->shape[2] != L)
+        return rl_error_set("%s: lse is %s but must be [B, H, L] = [%lld, %lld, %lld]", op, SHAPE(lse, s1),
+                            (long long)B, (long long)H, (long long)L);
+    RL_TRY(check_same_shape(op, "part_lse", part_lse, "lse", lse));
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_attention_merge(state_of(be)->stream, out->data, lse->data, part->data, part->dtype,
+                                        part_lse->data, B, L, H, d));
+    return cuda_op_done(state_of(be), op);
+}
+
 /* ---------------------------------------------------------------- rope */
 
 static int cuda_rope_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
@@ -783,6 +805,7 @@ rl_backend *rl_backend_cuda(int device_index) {
     be->gelu_tanh = cuda_gelu_tanh_op;
     be->gelu_erf = cuda_gelu_erf_op;
     be->attention = cuda_attention_op;
+    be->attention_merge = cuda_attention_merge_op;
     be->rope = cuda_rope_op;
     be->conv3d = cuda_conv3d_op;
     be->rms_norm_channels = cuda_rms_norm_channels_op;

@@ -4,6 +4,7 @@
  * pipeline; rank 0 prints the configuration once, the progress and a summary. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/comm_flags.h"
 #include "cli/config.h"
 #include "cli/mem_flags.h"
 #include "cli/prompts_file.h"
@@ -151,7 +152,8 @@ static int batch_render(batch *b, rl_backend *be, rl_comm *comm, int json, int w
 int cmd_render(int argc, char **argv) {
     render_options o;
     rl_mem_flags mf;
-    rl_opt opts[28 + RL_MEM_FLAG_ROWS] = {
+    rl_comm_flags cf;
+    rl_opt opts[28 + RL_MEM_FLAG_ROWS + RL_COMM_FLAG_ROWS] = {
         {"--model", NULL, "RAYLIGHT_MODEL", RL_OPT_STR, &o.model, NULL, "NAME", "named model from configs/ (wan1.3b, wan14b, tiny)", 0, 0, 0},
         {"--model-dir", NULL, "RAYLIGHT_MODELS", RL_OPT_STR, &o.model_dir, NULL, "DIR", "where named models' files are looked for (default .)", 0, 0, 0},
         {"--dit", NULL, NULL, RL_OPT_STR, &o.dit, NULL, "FILE", "DiT weights (.safetensors or .index.json)", 0, 0, 0},
@@ -182,6 +184,7 @@ int cmd_render(int argc, char **argv) {
         {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &o.cfg_parallel, NULL, NULL, "conditional and unconditional passes on two rank groups (cfg x ulysses x ring = ranks)", 0, 0, 0},
     };
     rl_mem_flags_rows(&mf, opts + 28); /* --offload-blocks, --vram-limit, --auto-plan */
+    rl_comm_flags_rows(&cf, opts + 28 + RL_MEM_FLAG_ROWS, 0); /* --comm */
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
                  "Commands: info, eval, tokenize, make-tiny, version (raylight-gen COMMAND --help).\n"
@@ -220,7 +223,7 @@ int cmd_render(int argc, char **argv) {
     r.frames = (int)o.frames, r.steps = (int)o.steps, r.cfg = o.cfg, r.shift = o.shift, r.fps = o.fps;
     r.crf = (int)o.crf, r.vae_tile = (int)o.vae_tile, r.save_latents = o.save_latents, r.output = o.output;
     r.progress = !o.quiet;
-    r.parallel = (rl_plan_request){(int)o.ulysses, (int)o.ring, o.cfg_parallel};
+    r.parallel = (rl_plan_request){(int)o.ulysses, (int)o.ring, o.cfg_parallel, 0};
     r.offload_blocks = (int)mf.offload_blocks, r.auto_plan = mf.auto_plan;
     int is_random = 0;
     if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
@@ -231,15 +234,16 @@ int cmd_render(int argc, char **argv) {
 
     const char *bname = o.backend;
     if (!strcmp(bname, "auto")) {
-        rl_backend *probe = rl_backend_by_name("cuda");
+        rl_backend *probe = rl_cli_backend(&world, "cuda"); /* this rank's GPU, not GPU 0 on every rank */
         bname = probe ? "cuda" : "cpu";
         rl_error_clear();
     }
-    rl_backend *be = !strcmp(bname, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(bname);
+    rl_backend *be = rl_cli_backend(&world, bname);
     if (!be) {
         rl_error_wrap("--backend %s", o.backend);
         goto fail;
     }
+    if (rl_comm_flags_apply(&cf, comm, be) != 0) goto fail;
     if (rl_mem_flags_check(&mf, be, 0) != 0) goto fail; /* the limit holds from the text stage on */
     rl_log(RL_LOG_INFO, "raylight-gen %s: %s, %dx%d, %d frames, %d steps, cfg %g, shift %g, %s, seed %llu%s, %s x %d\n",
            RL_VERSION, have_cfg ? cfg.name : r.dit_path, r.width, r.height, r.frames, r.steps, r.cfg, r.shift,
@@ -256,6 +260,7 @@ int cmd_render(int argc, char **argv) {
         if (o.json) print_summary_json(&r, &rep, be->name, world.size);
         else print_summary(&r, &rep, be->name);
     }
+    if (rc != 0) rl_comm_abort_devices(); /* on the way out NCCL waits for no peer */
     comm->destroy(comm);
     if (have_cfg) rl_config_free(&cfg);
     if (rc == 0) rl_world_finalize();

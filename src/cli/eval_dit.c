@@ -217,7 +217,7 @@ int eval_dit(int argc, char **argv) {
     if (!out) return rl_error_set("eval dit: --out FILE.safetensors is required");
     rl_backend *be = !strcmp(backend, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(backend);
     if (!be) return -1;
-    rl_plan_request req = {(int)ulysses, (int)ring, cfg_parallel};
+    rl_plan_request req = {(int)ulysses, (int)ring, cfg_parallel, 0};
     rl_safetensors st;
     RL_TRY(rl_st_open(&st, inputs));
     rl_tensor x = {0}, t = {0}, ctx = {0};

@@ -27,6 +27,13 @@ struct rl_comm {
     /* A sub-communicator of the ranks with the same color, ordered by key. */
     rl_comm *(*split)(rl_comm *c, int color, int key);
     void (*destroy)(rl_comm *c);
+    /* Device time (seconds) of this comm's operations since the last call,
+     * measured with events on the device stream (waits for them); NULL for
+     * comms that move host memory (time them by the wall clock). */
+    double (*take_device_seconds)(rl_comm *c);
+    /* The same ranks over NCCL, for device buffers of the CUDA backend
+     * (rl_comm_attach_device); NULL: host memory only. Owned: destroyed with c. */
+    rl_comm *device;
     void *impl;
 };
 
@@ -42,5 +49,24 @@ int rl_world_init(int *argc, char ***argv, rl_world *w);
 void rl_world_finalize(void);
 /* Host-memory collectives over all ranks (a "self" comm when size is 1). */
 rl_comm *rl_comm_world_host(void);
+
+/* --comm: "auto" (or NULL), "mpi" or "nccl". Attaches host->device, an NCCL
+ * communicator of the same ranks on be's stream, when the mode asks for it:
+ * "nccl", or "auto" with the CUDA backend, a build with NCCL and more than one
+ * rank. "nccl" on the CPU backend or in a build without NCCL is an error saying
+ * why and what to use. Every rank must call it (NCCL's start is collective). */
+int rl_comm_attach_device(rl_comm *host, rl_backend *be, const char *mode);
+/* The name of what rl_comm_attach_device would pick ("mpi" or "nccl"), or NULL
+ * with an error for a mode it would refuse. */
+const char *rl_comm_mode_resolve(const char *mode, const rl_backend *be, int world_size);
+/* Ends every live device communicator at once (ncclCommAbort: no waiting for
+ * peers), for the failure path; the abort hook runs it before MPI_Abort. */
+void rl_comm_abort_devices(void);
+/* Installed by the NCCL flavour: what rl_comm_abort_devices runs. */
+void rl_comm_set_device_abort(void (*fn)(void));
+/* The GPU this rank should use: its local rank on the host (launcher variables,
+ * else the ranks sharing the node), 0 when each rank sees one GPU; -1 with an
+ * error naming the rank and the GPU count when the host has too few. */
+int rl_world_gpu_index(const rl_world *w, int *index);
 
 #endif

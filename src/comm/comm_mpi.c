@@ -20,8 +20,20 @@ static int env_int(const char *const *names, int fallback) {
     return fallback;
 }
 
+/* NCCL communicators first (ncclCommAbort returns without waiting for peers),
+ * then MPI_Abort, which ends every rank. */
 static void abort_all(int status) {
+    rl_comm_abort_devices();
     if (mpi_started) MPI_Abort(MPI_COMM_WORLD, status);
+}
+
+/* The ranks sharing this node, when no launcher variable says (MPI 3). */
+static void local_from_mpi(rl_world *w) {
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w->rank, MPI_INFO_NULL, &node) != MPI_SUCCESS) return;
+    MPI_Comm_rank(node, &w->local_rank);
+    MPI_Comm_size(node, &w->local_size);
+    MPI_Comm_free(&node);
 }
 
 int rl_world_init(int *argc, char ***argv, rl_world *w) {
@@ -41,11 +53,14 @@ int rl_world_init(int *argc, char ***argv, rl_world *w) {
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
         MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
         MPI_Comm_size(MPI_COMM_WORLD, &world.size);
-        world.local_rank = env_int(local_vars, world.rank);
-        world.local_size = env_int(local_size_vars, world.size);
+        world.local_rank = env_int(local_vars, -1);
+        world.local_size = env_int(local_size_vars, -1);
+        if (world.local_rank < 0 || world.local_size < 1) local_from_mpi(&world);
+        if (world.local_rank < 0) world.local_rank = world.rank;
+        if (world.local_size < 1) world.local_size = world.size;
         world.launched = 1;
-        rl_set_abort_hook(abort_all);
     }
+    rl_set_abort_hook(abort_all);
     rl_log_set_rank(world.rank);
     *w = world;
     return 0;
@@ -69,7 +84,10 @@ static int self_send_recv(rl_comm *c, const void *send, int to, void *recv, int 
     return 0;
 }
 static int self_barrier(rl_comm *c) { return 0; }
-static void self_destroy(rl_comm *c) { free(c); }
+static void self_destroy(rl_comm *c) {
+    if (c->device) c->device->destroy(c->device);
+    free(c);
+}
 static rl_comm *self_split(rl_comm *c, int color, int key);
 
 static rl_comm *comm_self_new(void) {
@@ -146,6 +164,7 @@ static int mpi_barrier(rl_comm *c) {
 }
 
 static void mpi_destroy(rl_comm *c) {
+    if (c->device) c->device->destroy(c->device);
     MPI_Comm *m = c->impl;
     if (*m != MPI_COMM_WORLD) MPI_Comm_free(m);
     free(m);

@@ -3,7 +3,14 @@
  * MPI_Bcast hands the id out, each rank sets its device first. The all-to-all
  * and the ring step are grouped point-to-point calls; split is ncclCommSplit.
  * Reads the stream from the CUDA backend's state (backend/backend_cuda.h): the
- * one place where comm knows a backend. */
+ * one place where comm knows a backend.
+ * Failures: every NCCL error becomes a sentence naming the call, the rank,
+ * NCCL's own last message and what to check. Live communicators are listed so
+ * the abort hook (rl_die) can ncclCommAbort them all before MPI_Abort; a
+ * communicator with an asynchronous error is aborted, never destroyed (that
+ * could wait for a peer that is gone).
+ * Timing: each operation is bracketed by two events on the stream, summed by
+ * take_device_seconds (the communication time of a forward, without host waits). */
 #ifdef RL_HAVE_NCCL
 #include "comm/comm_nccl.h"
 
@@ -14,18 +21,113 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NCCL_TIMED_MAX 1024 /* event pairs kept before they are summed (one wait) */
+
 typedef struct {
     ncclComm_t comm;
     cudaStream_t stream;
     int device;
     float *flag; /* one device float for the barrier */
+    int aborted; /* ncclCommAbort has run: nothing more may touch comm */
+    /* device timing: a start/stop event pair around each operation */
+    cudaEvent_t ev[2 * NCCL_TIMED_MAX];
+    int n_ev, n_pairs, timing_off;
+    double seconds; /* summed pairs not yet taken */
 } nccl_impl;
 
 #define IMPL(c) ((nccl_impl *)(c)->impl)
 
+/* Every live communicator, so a failing rank can abort them all at once. */
+#define NCCL_LIVE_MAX 64
+static nccl_impl *live[NCCL_LIVE_MAX];
+
+static void live_add(nccl_impl *m) {
+    for (int i = 0; i < NCCL_LIVE_MAX; i++)
+        if (!live[i]) {
+            live[i] = m;
+            return;
+        }
+}
+
+static void live_remove(nccl_impl *m) {
+    for (int i = 0; i < NCCL_LIVE_MAX; i++)
+        if (live[i] == m) live[i] = NULL;
+}
+
+/* The abort hook's part (rl_comm_abort_devices): no waiting on any peer. */
+static void abort_live(void) {
+    for (int i = 0; i < NCCL_LIVE_MAX; i++)
+        if (live[i] && !live[i]->aborted) {
+            live[i]->aborted = 1;
+            ncclCommAbort(live[i]->comm);
+        }
+}
+
+static const char *nccl_hint(ncclResult_t r) {
+    switch (r) {
+    case ncclUnhandledCudaError:
+        return "a CUDA call inside NCCL failed: check that every rank has its own GPU (one rank per GPU, "
+               "CUDA_VISIBLE_DEVICES) and that the GPUs are healthy (nvidia-smi)";
+    case ncclSystemError:
+        return "a system call or the network failed: check the interface NCCL uses (NCCL_SOCKET_IFNAME), the size "
+               "of /dev/shm in containers, and rerun with NCCL_DEBUG=WARN";
+    case ncclInternalError: return "NCCL hit an internal error: rerun with NCCL_DEBUG=WARN to see where";
+    case ncclInvalidArgument:
+    case ncclInvalidUsage:
+        return "NCCL refused the call; two ranks on one GPU give this (one rank per GPU), otherwise it is a bug: "
+               "please report it with the output of NCCL_DEBUG=WARN";
+    case ncclRemoteError: return "another rank failed or went away: look for its message above";
+    default: return "rerun with NCCL_DEBUG=WARN to see the cause";
+    }
+}
+
+/* "rank R: NCCL <call> failed: <error string> (<NCCL's last message>); hint: ..." */
+static int nccl_fail_comm(ncclComm_t comm, int rank, const char *what, ncclResult_t r) {
+    const char *last = ncclGetLastError(comm);
+    return rl_error_set("rank %d: NCCL %s failed: %s%s%s%s; hint: %s", rank, what, ncclGetErrorString(r),
+                        last && *last ? " (" : "", last && *last ? last : "", last && *last ? ")" : "",
+                        nccl_hint(r));
+}
+
 static int nccl_fail(const rl_comm *c, const char *what, ncclResult_t r) {
-    return rl_error_set("rank %d: NCCL %s failed: %s; hint: NCCL_DEBUG=WARN shows the cause (network, GPU "
-                        "visibility, mismatched NCCL versions)", c ? c->rank : -1, what, ncclGetErrorString(r));
+    return nccl_fail_comm(c ? IMPL(c)->comm : NULL, c ? c->rank : -1, what, r);
+}
+
+/* Device timing: records the start of an operation on the stream. */
+static void timed_begin(nccl_impl *m) {
+    if (m->timing_off) return;
+    if (m->n_pairs == NCCL_TIMED_MAX) { /* sum what is there first */
+        float ms;
+        if (cudaEventSynchronize(m->ev[2 * m->n_pairs - 1]) != cudaSuccess) m->timing_off = 1;
+        for (int i = 0; !m->timing_off && i < m->n_pairs; i++)
+            if (cudaEventElapsedTime(&ms, m->ev[2 * i], m->ev[2 * i + 1]) == cudaSuccess) m->seconds += ms * 1e-3;
+        m->n_pairs = 0;
+    }
+    for (; m->n_ev < 2 * m->n_pairs + 2; m->n_ev++)
+        if (cudaEventCreate(&m->ev[m->n_ev]) != cudaSuccess) {
+            m->timing_off = 1;
+            (void)cudaGetLastError();
+            return;
+        }
+    if (cudaEventRecord(m->ev[2 * m->n_pairs], m->stream) != cudaSuccess) m->timing_off = 1;
+}
+
+static void timed_end(nccl_impl *m) {
+    if (m->timing_off) return;
+    if (cudaEventRecord(m->ev[2 * m->n_pairs + 1], m->stream) != cudaSuccess) m->timing_off = 1;
+    else m->n_pairs++;
+}
+
+static double nc_take_device_seconds(rl_comm *c) {
+    nccl_impl *m = IMPL(c);
+    float ms;
+    if (!m->timing_off && m->n_pairs > 0 && cudaEventSynchronize(m->ev[2 * m->n_pairs - 1]) == cudaSuccess)
+        for (int i = 0; i < m->n_pairs; i++)
+            if (cudaEventElapsedTime(&ms, m->ev[2 * i], m->ev[2 * i + 1]) == cudaSuccess) m->seconds += ms * 1e-3;
+    m->n_pairs = 0;
+    double s = m->seconds;
+    m->seconds = 0;
+    return s;
 }
 
 #define NCCL_TRY(c, what, call)                              \
@@ -34,62 +136,89 @@ static int nccl_fail(const rl_comm *c, const char *what, ncclResult_t r) {
         if (r_ != ncclSuccess) return nccl_fail((c), (what), r_); \
     } while (0)
 
+/* Inside ncclGroupStart/End: a failing call closes the group before returning,
+ * so the thread is not left in an open group (then aborting works). */
+#define NCCL_TRY_IN_GROUP(c, what, call)                     \
+    do {                                                     \
+        ncclResult_t r_ = (call);                            \
+        if (r_ != ncclSuccess) {                             \
+            (void)ncclGroupEnd();                            \
+            return nccl_fail((c), (what), r_);               \
+        }                                                    \
+    } while (0)
+
 static int nc_all_to_all(rl_comm *c, const void *send, void *recv, size_t bytes) {
     nccl_impl *m = IMPL(c);
     if (send == recv) return rl_error_set("rank %d: NCCL all_to_all in place is not supported (a bug)", c->rank);
-    NCCL_TRY(c, "group start", ncclGroupStart());
+    timed_begin(m);
+    NCCL_TRY(c, "ncclGroupStart (all_to_all)", ncclGroupStart());
     for (int r = 0; r < c->size; r++) {
-        NCCL_TRY(c, "all_to_all send", ncclSend((const char *)send + (size_t)r * bytes, bytes, ncclChar, r, m->comm, m->stream));
-        NCCL_TRY(c, "all_to_all recv", ncclRecv((char *)recv + (size_t)r * bytes, bytes, ncclChar, r, m->comm, m->stream));
+        NCCL_TRY_IN_GROUP(c, "ncclSend (all_to_all)", ncclSend((const char *)send + (size_t)r * bytes, bytes, ncclChar, r, m->comm, m->stream));
+        NCCL_TRY_IN_GROUP(c, "ncclRecv (all_to_all)", ncclRecv((char *)recv + (size_t)r * bytes, bytes, ncclChar, r, m->comm, m->stream));
     }
-    NCCL_TRY(c, "all_to_all", ncclGroupEnd());
+    NCCL_TRY(c, "ncclGroupEnd (all_to_all)", ncclGroupEnd());
+    timed_end(m);
     return 0;
 }
 
 static int nc_all_gather(rl_comm *c, const void *send, void *recv, size_t bytes) {
     nccl_impl *m = IMPL(c);
-    NCCL_TRY(c, "all_gather", ncclAllGather(send, recv, bytes, ncclChar, m->comm, m->stream));
+    timed_begin(m);
+    NCCL_TRY(c, "ncclAllGather", ncclAllGather(send, recv, bytes, ncclChar, m->comm, m->stream));
+    timed_end(m);
     return 0;
 }
 
 static int nc_broadcast(rl_comm *c, void *buf, size_t bytes, int root) {
     nccl_impl *m = IMPL(c);
-    NCCL_TRY(c, "broadcast", ncclBroadcast(buf, buf, bytes, ncclChar, root, m->comm, m->stream));
+    timed_begin(m);
+    NCCL_TRY(c, "ncclBroadcast", ncclBroadcast(buf, buf, bytes, ncclChar, root, m->comm, m->stream));
+    timed_end(m);
     return 0;
 }
 
 static int nc_reduce(rl_comm *c, float *buf, size_t count) {
     nccl_impl *m = IMPL(c);
-    NCCL_TRY(c, "all_reduce", ncclAllReduce(buf, buf, count, ncclFloat, ncclSum, m->comm, m->stream));
+    timed_begin(m);
+    NCCL_TRY(c, "ncclAllReduce", ncclAllReduce(buf, buf, count, ncclFloat, ncclSum, m->comm, m->stream));
+    timed_end(m);
     return 0;
 }
 
 static int nc_send_recv(rl_comm *c, const void *send, int to, void *recv, int from, size_t bytes) {
     nccl_impl *m = IMPL(c);
-    if (to == c->rank && from == c->rank) { /* one rank: the ring step is a copy */
-        cudaError_t e = cudaMemcpyAsync(recv, send, bytes, cudaMemcpyDeviceToDevice, m->stream);
-        return e == cudaSuccess ? 0 : rl_error_set("rank %d: send_recv copy: %s", c->rank, cudaGetErrorString(e));
-    }
-    NCCL_TRY(c, "group start", ncclGroupStart());
-    NCCL_TRY(c, "send", ncclSend(send, bytes, ncclChar, to, m->comm, m->stream));
-    NCCL_TRY(c, "recv", ncclRecv(recv, bytes, ncclChar, from, m->comm, m->stream));
-    NCCL_TRY(c, "send_recv", ncclGroupEnd());
+    /* to == from == rank (one rank, self as peer) is NCCL's own loopback */
+    timed_begin(m);
+    NCCL_TRY(c, "ncclGroupStart (send_recv)", ncclGroupStart());
+    NCCL_TRY_IN_GROUP(c, "ncclSend (send_recv)", ncclSend(send, bytes, ncclChar, to, m->comm, m->stream));
+    NCCL_TRY_IN_GROUP(c, "ncclRecv (send_recv)", ncclRecv(recv, bytes, ncclChar, from, m->comm, m->stream));
+    NCCL_TRY(c, "ncclGroupEnd (send_recv)", ncclGroupEnd());
+    timed_end(m);
     return 0;
 }
 
 static int nc_barrier(rl_comm *c) {
     nccl_impl *m = IMPL(c);
-    NCCL_TRY(c, "barrier", ncclAllReduce(m->flag, m->flag, 1, ncclFloat, ncclSum, m->comm, m->stream));
+    NCCL_TRY(c, "ncclAllReduce (barrier)", ncclAllReduce(m->flag, m->flag, 1, ncclFloat, ncclSum, m->comm, m->stream));
     cudaError_t e = cudaStreamSynchronize(m->stream);
-    return e == cudaSuccess ? 0 : rl_error_set("rank %d: barrier: %s", c->rank, cudaGetErrorString(e));
+    return e == cudaSuccess ? 0 : rl_error_set("rank %d: NCCL barrier: cudaStreamSynchronize: %s; hint: another rank "
+                                               "may have failed (see its message)", c->rank, cudaGetErrorString(e));
 }
 
 static void nc_destroy(rl_comm *c) {
     nccl_impl *m = IMPL(c);
     if (m) {
-        cudaStreamSynchronize(m->stream);
+        /* a communicator with an error is aborted: destroying it could wait for peers that are gone */
+        ncclResult_t async = ncclSuccess;
+        if (!m->aborted && (ncclCommGetAsyncError(m->comm, &async) != ncclSuccess || async != ncclSuccess))
+            m->aborted = 1, ncclCommAbort(m->comm);
+        live_remove(m);
+        if (!m->aborted) {
+            cudaStreamSynchronize(m->stream);
+            ncclCommDestroy(m->comm);
+        }
+        for (int i = 0; i < m->n_ev; i++) cudaEventDestroy(m->ev[i]);
         if (m->flag) cudaFree(m->flag);
-        ncclCommDestroy(m->comm);
         free(m);
     }
     free(c);
@@ -109,6 +238,8 @@ static rl_comm *nc_wrap(ncclComm_t comm, cudaStream_t stream, int device) {
     }
     cudaMemset(m->flag, 0, sizeof(float));
     m->comm = comm, m->stream = stream, m->device = device;
+    live_add(m);
+    rl_comm_set_device_abort(abort_live);
     c->kind = "nccl";
     c->impl = m;
     ncclCommUserRank(comm, &c->rank);
@@ -121,6 +252,7 @@ static rl_comm *nc_wrap(ncclComm_t comm, cudaStream_t stream, int device) {
     c->barrier = nc_barrier;
     c->split = nc_split;
     c->destroy = nc_destroy;
+    c->take_device_seconds = nc_take_device_seconds;
     return c;
 }
 
@@ -130,6 +262,10 @@ static rl_comm *nc_split(rl_comm *c, int color, int key) {
     ncclResult_t r = ncclCommSplit(m->comm, color, key, &sub, NULL);
     if (r != ncclSuccess) {
         nccl_fail(c, "ncclCommSplit", r);
+        return NULL;
+    }
+    if (!sub) {
+        rl_error_set("rank %d: NCCL ncclCommSplit gave no communicator for color %d (a bug)", c->rank, color);
         return NULL;
     }
     return nc_wrap(sub, m->stream, m->device);
@@ -148,7 +284,8 @@ rl_comm *rl_comm_world_nccl(rl_backend *be) {
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
     if (cudaSetDevice(st->device) != cudaSuccess) {
-        rl_error_set("rank %d: cannot select GPU %d for NCCL", rank, st->device);
+        rl_error_set("rank %d: cannot select GPU %d for NCCL; check CUDA_VISIBLE_DEVICES and nvidia-smi", rank,
+                     st->device);
         return NULL;
     }
     ncclUniqueId id;
@@ -158,17 +295,24 @@ rl_comm *rl_comm_world_nccl(rl_backend *be) {
      * first byte then says so and nobody waits in ncclCommInitRank */
     if (r != ncclSuccess) memset(&id, 0xff, sizeof id);
     if (inited && size > 1 && MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
-        rl_error_set("rank %d: MPI_Bcast of the NCCL id failed", rank);
+        rl_error_set("rank %d: MPI_Bcast of the NCCL id failed; check the mpirun command line", rank);
         return NULL;
     }
     if (r != ncclSuccess) {
-        nccl_fail(NULL, "ncclGetUniqueId on rank 0", r);
+        nccl_fail_comm(NULL, rank, "ncclGetUniqueId", r);
+        return NULL;
+    }
+    ncclUniqueId none; /* what rank 0 sends when ncclGetUniqueId failed there */
+    memset(&none, 0xff, sizeof none);
+    if (!memcmp(&id, &none, sizeof id)) {
+        rl_error_set("rank %d: rank 0 could not make the NCCL id (ncclGetUniqueId failed there; see rank 0's "
+                     "message)", rank);
         return NULL;
     }
     ncclComm_t comm;
     r = ncclCommInitRank(&comm, size, id, rank);
     if (r != ncclSuccess) {
-        nccl_fail(NULL, "ncclCommInitRank", r);
+        nccl_fail_comm(NULL, rank, "ncclCommInitRank", r);
         return NULL;
     }
     return nc_wrap(comm, st->stream, st->device);

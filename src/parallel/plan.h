@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
     int ulysses, ring;
     int cfg_parallel; /* --cfg-parallel given */
+    int self_exchange; /* --exchange-self: with sp = 1, exchanges with itself (rl_usp.self_exchange) */
 } rl_plan_request;
 
 /* Picks the plan for `world` ranks, a model with `heads` attention heads, and

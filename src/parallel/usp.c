@@ -6,7 +6,8 @@
  *   ring (r ranks): the K/V blocks of the r Ulysses groups pass around the ring;
  *     each block's attention (with its lse) is merged into a running result;
  *   Ulysses again: the all-to-all back gives every rank all heads of its tokens.
- * With u = r = 1 it is one plain attention call (padding masked). */
+ * With u = r = 1 it is one plain attention call (padding masked), unless
+ * self_exchange asks for the exchanges with this rank as its own peer. */
 #include "parallel/usp.h"
 
 #include <math.h>
@@ -24,13 +25,21 @@ int rl_usp_init(rl_usp *u, rl_comm *world, const rl_plan *plan, rl_backend *be) 
     u->sp = world->split(world, u->me.cfg_index, u->me.sp_rank);
     if (u->sp) u->ulysses = u->sp->split(u->sp, u->me.ring_index, u->me.ulysses_index);
     if (u->ulysses) u->ring = u->sp->split(u->sp, u->me.ulysses_index, u->me.ring_index);
-    if (!u->ring) {
+    if (u->ring && world->device && be->device != RL_DEVICE_CPU) { /* NCCL twins of the two exchange groups */
+        rl_comm *d = world->device;
+        u->dev_ulysses = d->split(d, u->me.cfg_index * plan->ring + u->me.ring_index, u->me.ulysses_index);
+        if (u->dev_ulysses) u->dev_ring = d->split(d, u->me.cfg_index * plan->ulysses + u->me.ulysses_index, u->me.ring_index);
+        if (!u->dev_ring) rl_error_wrap("rank %d: creating the NCCL groups", world->rank);
+    }
+    if (!u->ring || (world->device && be->device != RL_DEVICE_CPU && !u->dev_ring)) {
         rl_error_wrap("rank %d: creating the sequence-parallel groups", world->rank);
         rl_usp_free(u);
         return -1;
     }
     RL_ASSERT(u->sp->size == plan->ulysses * plan->ring && u->ulysses->size == plan->ulysses &&
               u->ring->size == plan->ring && u->sp->rank == u->me.sp_rank);
+    RL_ASSERT(!u->dev_ring || (u->dev_ulysses->size == plan->ulysses && u->dev_ring->size == plan->ring &&
+                               u->dev_ring->rank == u->me.ring_index && u->dev_ulysses->rank == u->me.ulysses_index));
     return 0;
 }
 
@@ -38,6 +47,8 @@ void rl_usp_free(rl_usp *u) {
     for (int i = 0; i < RL_USP_SCRATCH; i++)
         if (u->scratch[i]) u->be->free(u->be, u->scratch[i], u->scratch_bytes[i]);
     for (int i = 0; i < 4; i++) free(u->host[i]);
+    if (u->dev_ring) u->dev_ring->destroy(u->dev_ring);
+    if (u->dev_ulysses) u->dev_ulysses->destroy(u->dev_ulysses);
     if (u->ring) u->ring->destroy(u->ring);
     if (u->ulysses) u->ulysses->destroy(u->ulysses);
     if (u->sp) u->sp->destroy(u->sp);
@@ -77,13 +88,32 @@ static rl_tensor tensor4(void *p, rl_dtype dt, rl_device dev, int64_t a, int64_t
     return rl_tensor_make(p, dt, dev, 4, (int64_t[]){a, b, c, d});
 }
 
+/* The comms of the attention exchanges: the NCCL twins when there are some. */
+static rl_comm *ulysses_comm(const rl_usp *u) { return u->dev_ulysses ? u->dev_ulysses : u->ulysses; }
+static rl_comm *ring_comm(const rl_usp *u) { return u->dev_ring ? u->dev_ring : u->ring; }
+
 /* A comm that cannot move device memory gets host copies. */
 static int comm_direct(const rl_usp *u, const rl_comm *c) {
     return u->be->device == RL_DEVICE_CPU || !strcmp(c->kind, "nccl");
 }
 
+/* Host exchanges are timed by the wall clock; a staged one first waits for the
+ * queued compute (its download would wait for it anyway) so that is not counted.
+ * NCCL ones are timed on the device (rl_usp_comm_seconds). */
+static int timer_begin(rl_usp *u, const rl_comm *c, double *t0) {
+    if (c->take_device_seconds) return 0;
+    if (!comm_direct(u, c)) RL_TRY(u->be->synchronize(u->be));
+    *t0 = rl_time_now();
+    return 0;
+}
+
+static void timer_end(rl_usp *u, const rl_comm *c, double t0) {
+    if (!c->take_device_seconds) u->comm_seconds += rl_time_now() - t0;
+}
+
 static int xfer_all_to_all(rl_usp *u, rl_comm *c, const void *send, void *recv, size_t block) {
-    double t0 = rl_time_now();
+    double t0 = 0;
+    RL_TRY(timer_begin(u, c, &t0));
     int rc;
     if (comm_direct(u, c)) {
         rc = c->all_to_all(c, send, recv, block);
@@ -95,12 +125,13 @@ static int xfer_all_to_all(rl_usp *u, rl_comm *c, const void *send, void *recv, 
         if (rc == 0) rc = c->all_to_all(c, hs, hr, block);
         if (rc == 0) rc = u->be->upload(u->be, recv, hr, total);
     }
-    u->comm_seconds += rl_time_now() - t0;
+    timer_end(u, c, t0);
     return rc;
 }
 
 static int xfer_send_recv(rl_usp *u, rl_comm *c, const void *send, int to, void *recv, int from, size_t bytes) {
-    double t0 = rl_time_now();
+    double t0 = 0;
+    RL_TRY(timer_begin(u, c, &t0));
     int rc;
     if (comm_direct(u, c)) {
         rc = c->send_recv(c, send, to, recv, from, bytes);
@@ -111,8 +142,15 @@ static int xfer_send_recv(rl_usp *u, rl_comm *c, const void *send, int to, void 
         if (rc == 0) rc = c->send_recv(c, hs, to, hr, from, bytes);
         if (rc == 0) rc = u->be->upload(u->be, recv, hr, bytes);
     }
-    u->comm_seconds += rl_time_now() - t0;
+    timer_end(u, c, t0);
     return rc;
+}
+
+double rl_usp_comm_seconds(rl_usp *u) {
+    rl_comm *dev[2] = {u->dev_ulysses, u->dev_ring};
+    for (int i = 0; i < 2; i++)
+        if (dev[i] && dev[i]->take_device_seconds) u->comm_seconds += dev[i]->take_device_seconds(dev[i]);
+    return u->comm_seconds;
 }
 
 /* ---------------------------------------------------------------- ulysses */
@@ -126,14 +164,14 @@ static int ulysses_scatter_heads(rl_usp *u, const rl_tensor *x, void *send, void
     rl_tensor xp = rl_tensor_permute(&x4, (int[]){1, 0, 2, 3}); /* [g, n, H/g, d] */
     rl_tensor s = tensor4(send, x->dtype, be->device, g, n, H / g, d);
     RL_TRY(be->copy(be, &s, &xp));
-    return xfer_all_to_all(u, u->ulysses, send, y, (size_t)(n * (H / g) * d) * rl_dtype_size(x->dtype));
+    return xfer_all_to_all(u, ulysses_comm(u), send, y, (size_t)(n * (H / g) * d) * rl_dtype_size(x->dtype));
 }
 
 /* The way back: o [u*n, H/u, d] -> out [n, H, d]. recv is scratch of out's size. */
 static int ulysses_gather_heads(rl_usp *u, const void *o, void *recv, rl_tensor *out) {
     rl_backend *be = u->be;
     const int64_t n = out->shape[1], H = out->shape[2], d = out->shape[3], g = u->plan.ulysses;
-    RL_TRY(xfer_all_to_all(u, u->ulysses, o, recv, (size_t)(n * (H / g) * d) * rl_dtype_size(out->dtype)));
+    RL_TRY(xfer_all_to_all(u, ulysses_comm(u), o, recv, (size_t)(n * (H / g) * d) * rl_dtype_size(out->dtype)));
     rl_tensor r4 = tensor4(recv, out->dtype, be->device, g, n, H / g, d);
     rl_tensor rp = rl_tensor_permute(&r4, (int[]){1, 0, 2, 3}); /* [n, g, H/g, d] */
     rl_tensor o4 = rl_tensor_reshape(out, 4, (int64_t[]){n, g, H / g, d});
@@ -142,45 +180,27 @@ static int ulysses_gather_heads(rl_usp *u, const void *o, void *recv, rl_tensor 
 
 /* ---------------------------------------------------------------- ring */
 
-/* acc = softmax-merge(acc, blk) per (row, head) by their log-sum-exps, fp32.
- * acc_o/blk_o [L, h, d], acc_lse/blk_lse [h, L]; -inf lse = no keys yet. */
-static void merge_partial(float *acc_o, float *acc_lse, const float *blk_o, const float *blk_lse, int64_t L,
-                          int64_t h, int64_t d) {
-    #pragma omp parallel for schedule(static) if (L * h * d > 65536)
-    for (int64_t i = 0; i < L; i++)
-        for (int64_t j = 0; j < h; j++) {
-            float a = acc_lse[j * L + i], b = blk_lse[j * L + i];
-            if (b == -INFINITY) continue;
-            float m = a > b ? a : b;
-            float wa = a == -INFINITY ? 0.0f : expf(a - m), wb = expf(b - m), s = wa + wb;
-            float ca = wa / s, cb = wb / s;
-            float *o = acc_o + (i * h + j) * d;
-            const float *p = blk_o + (i * h + j) * d;
-            for (int64_t k = 0; k < d; k++) o[k] = o[k] * ca + p[k] * cb;
-            acc_lse[j * L + i] = m + logf(s);
-        }
-}
-
 /* Attention of q [1, L, h, d] over the ring's K/V blocks of L tokens each
- * (block b holds global tokens [b*L, b*L + L)); out [1, L, h, d]. */
+ * (block b holds global tokens [b*L, b*L + L)); out [1, L, h, d]. The first
+ * block with real keys writes the fp32 running result (acc, acc_lse) directly;
+ * each later one goes to part and is merged in by the backend (attention_merge).
+ * With self_exchange on a ring of one, two steps: the block, then its copy. */
 static int ring_attention(rl_usp *u, rl_tensor *out, const rl_tensor *q, const rl_tensor *k, const rl_tensor *v,
                           int64_t kv_len, float scale) {
     rl_backend *be = u->be;
+    rl_comm *rcomm = ring_comm(u);
     const int64_t L = q->shape[1], h = q->shape[2], d = q->shape[3];
-    const int r = u->plan.ring, me = u->me.ring_index;
-    const size_t es = rl_dtype_size(q->dtype), blk = (size_t)(L * h * d) * es, nf = (size_t)(L * h * d);
+    const int r = u->plan.ring, me = u->me.ring_index, steps = r == 1 && u->self_exchange ? 2 : r;
+    const size_t blk = (size_t)(L * h * d) * rl_dtype_size(q->dtype), f32 = (size_t)(L * h * d) * sizeof(float);
+    const size_t lse_bytes = (size_t)(h * L) * sizeof(float);
     void *kb[2] = {k->data, scratch(u, 5, blk)}, *vb[2] = {v->data, scratch(u, 6, blk)};
-    void *ob = scratch(u, 9, blk + (size_t)(h * L) * sizeof(float));
-    float *acc = host_buf(u, 2, nf * sizeof(float) + (size_t)(h * L) * sizeof(float));
-    float *part = host_buf(u, 3, nf * sizeof(float) + (size_t)(h * L) * sizeof(float) + blk);
-    if (!kb[1] || !vb[1] || !ob || !acc || !part) return -1;
-    float *acc_lse = acc + nf, *part_lse = part + nf;
-    void *part_raw = part_lse + h * L;
-    for (int64_t i = 0; i < h * L; i++) acc_lse[i] = -INFINITY;
-    memset(acc, 0, nf * sizeof(float));
-    rl_tensor o = tensor4(ob, q->dtype, be->device, 1, L, h, d);
-    rl_tensor lse = rl_tensor_make((char *)ob + blk, RL_F32, be->device, 3, (int64_t[]){1, h, L});
-    for (int s = 0; s < r; s++) {
+    void *pb = scratch(u, 9, f32 + lse_bytes), *ab = scratch(u, 10, f32 + lse_bytes);
+    if (!kb[1] || !vb[1] || !pb || !ab) return -1;
+    rl_tensor part = tensor4(pb, RL_F32, be->device, 1, L, h, d), acc = tensor4(ab, RL_F32, be->device, 1, L, h, d);
+    rl_tensor part_lse = rl_tensor_make((char *)pb + f32, RL_F32, be->device, 3, (int64_t[]){1, h, L});
+    rl_tensor acc_lse = rl_tensor_make((char *)ab + f32, RL_F32, be->device, 3, (int64_t[]){1, h, L});
+    int have = 0;
+    for (int s = 0; s < steps; s++) {
         int cur = s & 1, src = ((me - s) % r + r) % r;
         rl_tensor kc = tensor4(kb[cur], k->dtype, be->device, 1, L, h, d);
         rl_tensor vc = tensor4(vb[cur], v->dtype, be->device, 1, L, h, d);
@@ -188,23 +208,21 @@ static int ring_attention(rl_usp *u, rl_tensor *out, const rl_tensor *q, const r
         if (valid > L) valid = L;
         if (valid > 0) { /* a block of padding only is skipped (kv_len 0 would mean "no mask") */
             double t0 = rl_time_now();
-            RL_TRY(be->attention(be, &o, q, &kc, &vc, valid, NULL, scale, &lse));
+            RL_TRY(be->attention(be, have ? &part : &acc, q, &kc, &vc, valid, NULL, scale, have ? &part_lse : &acc_lse));
             u->attention_seconds += rl_time_now() - t0;
-            RL_TRY(be->download(be, part_raw, ob, blk));
-            RL_TRY(be->download(be, part_lse, lse.data, (size_t)(h * L) * sizeof(float)));
-            rl_convert(part, RL_F32, part_raw, q->dtype, nf);
-            merge_partial(acc, acc_lse, part, part_lse, L, h, d);
+            if (have) RL_TRY(be->attention_merge(be, &acc, &acc_lse, &part, &part_lse));
+            have = 1;
         }
-        if (s + 1 < r) {
+        if (s + 1 < steps) {
             int to = (me + 1) % r, from = (me - 1 + r) % r;
-            RL_TRY(xfer_send_recv(u, u->ring, kb[cur], to, kb[!cur], from, blk));
-            RL_TRY(xfer_send_recv(u, u->ring, vb[cur], to, vb[!cur], from, blk));
+            RL_TRY(xfer_send_recv(u, rcomm, kb[cur], to, kb[!cur], from, blk));
+            RL_TRY(xfer_send_recv(u, rcomm, vb[cur], to, vb[!cur], from, blk));
             if (s == 0) kb[0] = scratch(u, 7, blk), vb[0] = scratch(u, 8, blk); /* never overwrite k, v */
             if (!kb[0] || !vb[0]) return -1;
         }
     }
-    rl_convert(part_raw, q->dtype, acc, RL_F32, nf);
-    return be->upload(be, out->data, part_raw, blk);
+    RL_ASSERT(have); /* block 0 holds token 0, a real key, and every block comes by */
+    return out->dtype == RL_F32 ? be->copy(be, out, &acc) : be->cast(be, out, &acc);
 }
 
 /* ---------------------------------------------------------------- entry */
@@ -218,7 +236,8 @@ int rl_usp_attention(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor 
     if (q->ndim != 4 || q->shape[0] != 1 || H % g)
         return rl_error_set("sequence-parallel attention: q must be [1, n, H, d] with H divisible by the Ulysses "
                             "degree %lld (a bug)", (long long)g);
-    if (g == 1 && u->plan.ring == 1) {
+    const int self = u->self_exchange && g == 1 && u->plan.ring == 1;
+    if (g == 1 && u->plan.ring == 1 && !self) {
         double t0 = rl_time_now();
         int rc = be->attention(be, out, q, k, v, kv_len, NULL, scale, NULL);
         u->attention_seconds += rl_time_now() - t0;
@@ -227,7 +246,7 @@ int rl_usp_attention(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor 
     const int64_t L = n * g, h = H / g; /* after the all-to-all: the group's tokens, my heads */
     const size_t bytes = (size_t)(n * H * d) * rl_dtype_size(q->dtype);
     rl_tensor Q = *q, K = *k, V = *v, O = *out;
-    if (g > 1) {
+    if (g > 1 || self) {
         void *send = scratch(u, 0, bytes), *qg = scratch(u, 1, bytes), *kg = scratch(u, 2, bytes);
         void *vg = scratch(u, 3, bytes), *og = scratch(u, 4, bytes);
         if (!send || !qg || !kg || !vg || !og) return -1;
@@ -239,18 +258,19 @@ int rl_usp_attention(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor 
         V = tensor4(vg, v->dtype, be->device, 1, L, h, d);
         O = tensor4(og, out->dtype, be->device, 1, L, h, d);
     }
-    if (u->plan.ring > 1) {
+    if (u->plan.ring > 1 || self) {
         RL_TRY(ring_attention(u, &O, &Q, &K, &V, kv_len, scale));
     } else {
         double t0 = rl_time_now();
         RL_TRY(be->attention(be, &O, &Q, &K, &V, kv_len, NULL, scale, NULL));
         u->attention_seconds += rl_time_now() - t0;
     }
-    if (g > 1) RL_TRY(ulysses_gather_heads(u, O.data, scratch(u, 0, bytes), out));
+    if (g > 1 || self) RL_TRY(ulysses_gather_heads(u, O.data, scratch(u, 0, bytes), out));
     return 0;
 }
 
 int rl_usp_gather_rows(rl_usp *u, const float *mine, int64_t n, int64_t row_floats, float *all) {
+    rl_usp_comm_seconds(u);
     double t0 = rl_time_now();
     int rc = u->sp->all_gather(u->sp, mine, all, (size_t)(n * row_floats) * sizeof(float));
     u->comm_seconds += rl_time_now() - t0;

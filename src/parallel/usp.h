@@ -8,11 +8,16 @@
  *   (sp = ulysses * ring); sequence rank s holds tokens [s*n, s*n + n), n = Np/sp.
  *   Padded keys are masked out of every softmax (kv_len), padded query rows are
  *   computed and discarded by the caller.
- * - Communication goes through rl_comm only. When the comm moves host memory
- *   ("mpi", "self") and the backend's tensors live on a device, buffers are
- *   staged through host memory; an "nccl" comm gets device pointers.
- * - The ring merge runs in fp32 on the host (partial outputs and their lse are
- *   downloaded): exact, not yet fast on a GPU. */
+ * - Communication goes through rl_comm only. The attention exchanges use the
+ *   world's device twin (world->device, NCCL) when the backend is a device and
+ *   one is attached: device pointers on the backend's stream. Otherwise, when
+ *   the comm moves host memory ("mpi", "self") and the tensors live on a device,
+ *   buffers are staged through host memory.
+ * - The ring merge is the backend's attention_merge op on an fp32 running
+ *   result: partial outputs never leave the device.
+ * - Exchange time: NCCL operations are timed by events on the stream (device
+ *   time, no host waits), host exchanges by the wall clock (staged ones after a
+ *   synchronisation, so queued compute is not counted). */
 #ifndef RL_PARALLEL_USP_H
 #define RL_PARALLEL_USP_H
 
@@ -20,7 +25,7 @@
 #include "parallel/plan.h"
 #include "raylight.h"
 
-#define RL_USP_SCRATCH 10
+#define RL_USP_SCRATCH 12
 
 typedef struct {
     rl_plan plan;
@@ -29,6 +34,12 @@ typedef struct {
     rl_comm *sp;      /* the ranks of my CFG group, which split the sequence */
     rl_comm *ulysses; /* my Ulysses group (neighbouring sequence ranks) */
     rl_comm *ring;    /* the ranks with my Ulysses index in my CFG group */
+    rl_comm *dev_ulysses, *dev_ring; /* the same two groups over world->device (NCCL), or NULL */
+    /* Benchmarks on one rank: with sp = 1, run the Ulysses all-to-all and a ring
+     * step with this rank as its own peer (the second ring block is the first
+     * one again: merging two equal partials gives the same output), so the
+     * exchange code paths run and their cost can be measured on one GPU. */
+    int self_exchange;
     rl_backend *be;
     void *scratch[RL_USP_SCRATCH]; /* device buffers, grown on demand */
     size_t scratch_bytes[RL_USP_SCRATCH];
@@ -56,7 +67,12 @@ int rl_usp_attention(void *ctx, rl_backend *be, rl_tensor *out, const rl_tensor 
                      const rl_tensor *v, int64_t kv_len);
 
 /* Gathers every sequence rank's rows [n, row_floats] (host f32) into
- * all[Np, row_floats] on every rank of the sequence group. */
+ * all[Np, row_floats] on every rank of the sequence group (and adds the device
+ * exchange time so far to comm_seconds). */
 int rl_usp_gather_rows(rl_usp *u, const float *mine, int64_t n, int64_t row_floats, float *all);
+
+/* Adds the device time of the NCCL exchanges since the last call to
+ * comm_seconds (waits for them) and returns comm_seconds. */
+double rl_usp_comm_seconds(rl_usp *u);
 
 #endif
