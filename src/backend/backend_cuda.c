@@ -461,29 +461,107 @@ static int cuda_attention_merge_op(rl_backend *be, rl_tensor *out, rl_tensor *ls
 
 /* ---------------------------------------------------------------- rope */
 
+/* x [L,H,d] or [B,L,H,d] with an even d, and cos/sin tables [L, d/2] (dtypes are the
+ * caller's checks): the geometry of rope and rms_norm_rope. */
+static int check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
+                               int64_t *B, int64_t *L, int64_t *H, int64_t *d) {
+    char sx[96], sc[96];
+    if (x->ndim != 3 && x->ndim != 4)
+        return rl_error_set("%s: x is %s but must be [L, H, d] or [B, L, H, d]", op, SHAPE(x, sx));
+    *d = x->shape[x->ndim - 1], *H = x->shape[x->ndim - 2], *L = x->shape[x->ndim - 3];
+    *B = x->ndim == 4 ? x->shape[0] : 1;
+    if (*d % 2)
+        return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx),
+                            (long long)*d);
+    RL_TRY(check_same_shape(op, "sin", sin_t, "cos", cos_t));
+    if (cos_t->ndim != 2 || cos_t->shape[0] != *L || cos_t->shape[1] != *d / 2)
+        return rl_error_set("%s: the cos/sin tables are %s but x %s needs [L, d/2] = [%lld, %lld]", op,
+                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)*L, (long long)(*d / 2));
+    return 0;
+}
+
 static int cuda_rope_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
                         const rl_tensor *sin_t) {
     const char *op = "rope";
-    char sx[96], sc[96];
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
     RL_TRY(check_same_shape(op, "y", y, "x", x));
     RL_TRY(cuda_check_tensor(op, "cos", cos_t, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "sin", sin_t, CK_FLOAT));
-    if (x->ndim != 3 && x->ndim != 4)
-        return rl_error_set("%s: x is %s but must be [L, H, d] or [B, L, H, d]", op, SHAPE(x, sx));
-    int64_t d = x->shape[x->ndim - 1], H = x->shape[x->ndim - 2], L = x->shape[x->ndim - 3];
-    int64_t Bn = x->ndim == 4 ? x->shape[0] : 1;
-    if (d % 2)
-        return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx),
-                            (long long)d);
-    RL_TRY(check_same_shape(op, "sin", sin_t, "cos", cos_t));
-    if (cos_t->ndim != 2 || cos_t->shape[0] != L || cos_t->shape[1] != d / 2)
-        return rl_error_set("%s: the cos/sin tables are %s but x %s needs [L, d/2] = [%lld, %lld]", op,
-                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)L, (long long)(d / 2));
+    int64_t Bn, L, H, d;
+    RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &Bn, &L, &H, &d));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_rope(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, cos_t->data, cos_t->dtype,
                              sin_t->data, sin_t->dtype, Bn, L, H, d));
+    return cuda_op_done(state_of(be), op);
+}
+
+/* ---------------------------------------------------------------- fused norm ops */
+
+/* The fused kernels take f32, bf16 or f16 for every tensor. */
+static int check_fused_tensor(const char *op, const char *role, const rl_tensor *t) {
+    char s[96];
+    RL_TRY(cuda_check_tensor(op, role, t, CK_ANY));
+    if (t->dtype != RL_F32 && t->dtype != RL_BF16 && t->dtype != RL_F16)
+        return rl_error_set("%s: '%s' %s is %s but this op takes f32, bf16 or f16; cast it first", op, role,
+                            SHAPE(t, s), rl_dtype_name(t->dtype));
+    return 0;
+}
+
+/* x and y of a fused op: same shape, rows of at most INT32_MAX values, and y either
+ * x itself (same dtype: in place) or apart from it. */
+static int check_fused_xy(const char *op, rl_tensor *y, const rl_tensor *x, int64_t row) {
+    char sx[96];
+    RL_TRY(check_fused_tensor(op, "x", x));
+    RL_TRY(check_fused_tensor(op, "y", y));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
+    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    if (row > INT32_MAX)
+        return rl_error_set("%s: x %s has rows of %lld values; the kernel takes at most %d", op, SHAPE(x, sx),
+                            (long long)row, INT32_MAX);
+    if (y->data == x->data && y->dtype != x->dtype)
+        return rl_error_set("%s: y is x's storage but %s where x is %s; in place needs one dtype", op,
+                            rl_dtype_name(y->dtype), rl_dtype_name(x->dtype));
+    return 0;
+}
+
+/* A vector of exactly n values (any shape with last dim n), for the fused ops. */
+static int check_fused_vector(const char *op, const char *role, const rl_tensor *v, int64_t n, const char *what,
+                              const rl_tensor *x) {
+    char sv[96], sx[96];
+    RL_TRY(check_fused_tensor(op, role, v));
+    if (v->ndim < 1 || last_dim(v) != n || rl_tensor_numel(v) != n)
+        return rl_error_set("%s: '%s' is %s but must be [%lld] (%s of x %s)", op, role, SHAPE(v, sv), (long long)n,
+                            what, SHAPE(x, sx));
+    return 0;
+}
+
+static int cuda_layer_norm_modulate_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *shift,
+                                       const rl_tensor *scale, float eps) {
+    const char *op = "layer_norm_modulate";
+    RL_TRY(check_fused_xy(op, y, x, x ? last_dim(x) : 0));
+    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    RL_TRY(check_fused_vector(op, "shift", shift, D, "the last dim", x));
+    RL_TRY(check_fused_vector(op, "scale", scale, D, "the last dim", x));
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_layer_norm_modulate(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, shift->data,
+                                            shift->dtype, scale->data, scale->dtype, R, D, eps));
+    return cuda_op_done(state_of(be), op);
+}
+
+static int cuda_rms_norm_rope_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                                 const rl_tensor *cos_t, const rl_tensor *sin_t, float eps) {
+    const char *op = "rms_norm_rope";
+    int64_t Bn, L, H, d;
+    RL_TRY(check_fused_xy(op, y, x, x && x->ndim >= 2 ? x->shape[x->ndim - 1] * x->shape[x->ndim - 2] : 0));
+    RL_TRY(check_fused_tensor(op, "cos", cos_t));
+    RL_TRY(check_fused_tensor(op, "sin", sin_t));
+    RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &Bn, &L, &H, &d));
+    if (w) RL_TRY(check_fused_vector(op, "w", w, H * d, "H*d: the norm spans all heads", x));
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_rms_norm_rope(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, w ? w->data : NULL,
+                                      w ? (int)w->dtype : 0, cos_t->data, cos_t->dtype, sin_t->data, sin_t->dtype,
+                                      Bn, L, H, d, eps));
     return cuda_op_done(state_of(be), op);
 }
 
@@ -807,6 +885,8 @@ rl_backend *rl_backend_cuda(int device_index) {
     be->attention = cuda_attention_op;
     be->attention_merge = cuda_attention_merge_op;
     be->rope = cuda_rope_op;
+    be->layer_norm_modulate = cuda_layer_norm_modulate_op;
+    be->rms_norm_rope = cuda_rms_norm_rope_op;
     be->conv3d = cuda_conv3d_op;
     be->rms_norm_channels = cuda_rms_norm_channels_op;
     be->channel_affine = cuda_channel_affine_op;

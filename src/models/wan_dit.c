@@ -479,22 +479,25 @@ static int self_attention(rl_wan_dit *m, const rl_wan_attention *at, const rl_te
     rl_backend *be = m->be;
     const int64_t n = st->n, D = m->cfg.dim, H = m->cfg.num_heads, d = m->cfg.head_dim;
     const rl_dtype act = be->act_dtype;
-    rl_tensor q, k, v, qr, kr, o;
+    rl_tensor q, k, v, o;
     RL_TRY(arena_t2(a, &q, act, n, D));
     RL_TRY(arena_t2(a, &k, act, n, D));
     RL_TRY(arena_t2(a, &v, act, n, D));
-    RL_TRY(arena_t2(a, &qr, act, n, D));
-    RL_TRY(arena_t2(a, &kr, act, n, D));
     RL_TRY(arena_t2(a, &o, act, n, D));
-    RL_TRY(project_norm(be, &q, h, &at->q, &at->norm_q, m->cfg.eps));
-    RL_TRY(project_norm(be, &k, h, &at->k, &at->norm_k, m->cfg.eps));
+    RL_TRY(linear(be, &q, h, &at->q, RL_ACT_NONE));
+    RL_TRY(linear(be, &k, h, &at->k, RL_ACT_NONE));
     RL_TRY(linear(be, &v, h, &at->v, RL_ACT_NONE));
     rl_tensor q4 = heads_view(&q, H, d), k4 = heads_view(&k, H, d), v4 = heads_view(&v, H, d);
-    rl_tensor qr4 = heads_view(&qr, H, d), kr4 = heads_view(&kr, H, d), o4 = heads_view(&o, H, d);
-    RL_TRY(be->rope(be, &qr4, &q4, &st->rope_cos, &st->rope_sin));
-    RL_TRY(be->rope(be, &kr4, &k4, &st->rope_cos, &st->rope_sin));
+    rl_tensor o4 = heads_view(&o, H, d);
+    /* rope_apply(norm_q(q)), rope_apply(norm_k(k)) in one pass each, in place. As the
+     * official model: the normalised value rounds to q's dtype (WanRMSNorm's
+     * .type_as), times the weight and the rotation stay fp32 (fp32 weight, float64
+     * rope_apply) and the one rounding to bf16 is flash_attention's input cast; the
+     * unfused chain also rounded after the weight, which the reference does not. */
+    RL_TRY(be->rms_norm_rope(be, &q4, &q4, &at->norm_q, &st->rope_cos, &st->rope_sin, m->cfg.eps));
+    RL_TRY(be->rms_norm_rope(be, &k4, &k4, &at->norm_k, &st->rope_cos, &st->rope_sin, m->cfg.eps));
     rl_wan_self_attention_fn fn = m->self_attention ? m->self_attention : wan_self_attention_local;
-    RL_TRY(fn(m->self_attention_ctx, be, &o4, &qr4, &kr4, &v4, st->seq_len));
+    RL_TRY(fn(m->self_attention_ctx, be, &o4, &q4, &k4, &v4, st->seq_len));
     return linear(be, y, &o, &at->o, RL_ACT_NONE);
 }
 
@@ -534,14 +537,11 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     size_t phase = rl_arena_mark(a);
 
     /* x = x + self_attn(norm1(x) * (1 + scale) + shift) * gate. The norm and the
-     * modulation are fp32 (h32); the Linear takes the result in the activation
-     * dtype (bf16 on GPUs: the reference's autocast cast at the Linear). */
-    rl_tensor h32;
-    RL_TRY(arena_t2(a, &h32, RL_F32, n, D));
+     * modulation run in fp32 inside one op; the Linear takes the result in the
+     * activation dtype (bf16 on GPUs: the reference's autocast cast at the Linear). */
     RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
     RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
-    RL_TRY(be->layer_norm(be, &h32, x, NULL, NULL, eps));
-    RL_TRY(be->modulate(be, &h, &h32, &shift_msa, &scale_msa));
+    RL_TRY(be->layer_norm_modulate(be, &h, x, &shift_msa, &scale_msa, eps));
     RL_TRY(self_attention(m, &blk->self_attn, &h, st, a, &y));
     RL_TRY(be->gated_add(be, x, &y, &gate_msa));
     rl_arena_reset(a, phase);
@@ -555,12 +555,10 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     rl_arena_reset(a, phase);
 
     /* x = x + ffn(norm2(x) * (1 + scale) + shift) * gate, ffn = Linear, GELU(tanh), Linear */
-    RL_TRY(arena_t2(a, &h32, RL_F32, n, D));
     RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
     RL_TRY(arena_t2(a, &f, be->act_dtype, n, F));
     RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
-    RL_TRY(be->layer_norm(be, &h32, x, NULL, NULL, eps));
-    RL_TRY(be->modulate(be, &h, &h32, &shift_ffn, &scale_ffn));
+    RL_TRY(be->layer_norm_modulate(be, &h, x, &shift_ffn, &scale_ffn, eps));
     RL_TRY(linear(be, &f, &h, &blk->ffn1, RL_ACT_GELU_TANH));
     RL_TRY(linear(be, &y, &f, &blk->ffn2, RL_ACT_NONE));
     RL_TRY(be->gated_add(be, x, &y, &gate_ffn));
@@ -610,9 +608,9 @@ size_t wan_dit_activation_bytes(const rl_wan_dit_config *c, int64_t N, int64_t n
     size_t time_t = al((size_t)c->freq_dim * f) + 2 * al(D * f);
     size_t text_t = al(Lt * (size_t)c->text_dim * f) + al(Lt * D * f);
     size_t patch_t = al(NN * (size_t)c->in_dim * 4 * f);
-    size_t self_t = 9 * al(nn * D * f); /* h32, h, y, q, k, v, q and k roped, o */
-    size_t cross_t = 6 * al(nn * D * f) + 2 * al(Lt * D * f);
-    size_t ffn_t = 3 * al(nn * D * f) + al(nn * F * f);
+    size_t self_t = 6 * al(nn * D * f); /* h, y, q, k, v, o (q, k normed and roped in place) */
+    size_t cross_t = 4 * al(nn * D * f) + 2 * al(Lt * D * f); /* h, y, q, o; k, v of the text */
+    size_t ffn_t = 2 * al(nn * D * f) + al(nn * F * f);       /* h, y; f */
     size_t head_t = al(2 * D * f) + al(nn * D * f);
     size_t block_t = al(6 * D * f) + (self_t > cross_t ? (self_t > ffn_t ? self_t : ffn_t)
                                                        : (cross_t > ffn_t ? cross_t : ffn_t));

@@ -1,0 +1,331 @@
+/* fused.cu: the fused norm kernels of the DiT block, one block of threads per row
+ * (a token), the row read once and written once:
+ *   layer_norm_modulate  y = LN(x) * (1 + scale) + shift      (norm1, norm2 + modulation)
+ *   rms_norm_rope        y = rope(RMS(x) * w) over all heads   (q/k norm + RoPE, in place)
+ *
+ * Conventions
+ * - x and y are f32, bf16 or f16, as template parameters (16-bit types are raw bits
+ *   converted by common.cuh's torch-exact functions); the small vectors (shift,
+ *   scale, w, cos/sin) take any of the three at run time. Arithmetic is fp32:
+ *   statistics are fp32 warp-shuffle block sums (two-pass mean/variance for
+ *   LayerNorm, as norm.cu); the norm's output is rounded to x's dtype (torch's
+ *   norm modules return x's dtype), the rest stays fp32 and is rounded once into y.
+ * - A thread keeps up to FUSED_NV chunks of C consecutive elements in registers.
+ *   C*sizeof(x) is 16 bytes (one vector load) when the row length and the
+ *   pointers allow, else C = 1 (LayerNorm) or 2 (a RoPE pair). Rows longer than
+ *   1024 * FUSED_NV chunks (D > 16384 in bf16, 8192 in f32) take the *_long
+ *   kernels, which read x again per pass.
+ * - Each thread writes only the elements it read, so y may be x (same dtype).
+ */
+#include "common.cuh"
+
+/* Chunks per thread held in registers, and the block size limit: every variant
+ * then fits in 64 registers without spilling (ptxas -v: 45..62 on sm_90; with 4
+ * chunks of 8 the 16-bit variants spilled or needed 116 registers). */
+#define FUSED_NV 2
+#define FUSED_MAX_THREADS 1024
+
+/* ---------------------------------------------------------------- element types */
+
+struct bf16_t {
+    uint16_t bits;
+};
+struct f16_t {
+    uint16_t bits;
+};
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(bf16_t v) { return bf16_to_f32(v.bits); }
+__device__ __forceinline__ float to_float(f16_t v) { return f16_to_f32(v.bits); }
+
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ bf16_t from_float<bf16_t>(float v) {
+    bf16_t r;
+    r.bits = f32_to_bf16(v);
+    return r;
+}
+template <> __device__ __forceinline__ f16_t from_float<f16_t>(float v) {
+    f16_t r;
+    r.bits = f32_to_f16(v);
+    return r;
+}
+
+/* v as a T would hold it (torch's .type_as(x) of the norm's fp32 result). */
+template <typename T> __device__ __forceinline__ float round_as(float v) { return to_float(from_float<T>(v)); }
+
+/* C elements loaded or stored as one access: 16-byte alignment at most. */
+template <typename T, int C> struct alignas(sizeof(T) * C < 16 ? sizeof(T) * C : 16) pack {
+    T v[C];
+};
+
+/* A small vector's element i; its dtype (f32, bf16, f16) is uniform over the launch. */
+__device__ __forceinline__ float ld_vec(const void *p, int dt, int64_t i) {
+    if (dt == KDT_BF16) return bf16_to_f32(((const uint16_t *)p)[i]);
+    if (dt == KDT_F16) return f16_to_f32(((const uint16_t *)p)[i]);
+    return ((const float *)p)[i];
+}
+
+/* ---------------------------------------------------------------- LayerNorm + modulate */
+
+/* One element of the output: the norm rounded to x's type, then the modulation. */
+template <typename TX>
+__device__ __forceinline__ float lnm_value(float xv, float mean, float rstd, const void *shift, int shdt,
+                                           const void *scale, int scdt, int64_t i) {
+    float nv = round_as<TX>((xv - mean) * rstd);
+    return nv * (1.0f + ld_vec(scale, scdt, i)) + ld_vec(shift, shdt, i);
+}
+
+template <typename TX, typename TY, int C>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
+    layer_norm_modulate_kernel(TY *y, const TX *x, const void *shift, int shdt, const void *scale, int scdt,
+                               int64_t rows, int D, float eps) {
+    __shared__ float sh[33];
+    const int nch = D / C;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const TX *xr = x + r * D;
+        TY *yr = y + r * D;
+        float v[FUSED_NV][C];
+        float s = 0.0f;
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < nch) {
+                pack<TX, C> p = *reinterpret_cast<const pack<TX, C> *>(xr + (int64_t)c * C);
+#pragma unroll
+                for (int e = 0; e < C; e++) {
+                    v[k][e] = to_float(p.v[e]);
+                    s += v[k][e];
+                }
+            }
+        }
+        const float mean = block_sum(s, sh) / (float)D;
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++)
+            if (threadIdx.x + k * blockDim.x < nch)
+#pragma unroll
+                for (int e = 0; e < C; e++) {
+                    float dv = v[k][e] - mean;
+                    ss += dv * dv;
+                }
+        const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < nch) {
+                pack<TY, C> o;
+#pragma unroll
+                for (int e = 0; e < C; e++)
+                    o.v[e] = from_float<TY>(
+                        lnm_value<TX>(v[k][e], mean, rstd, shift, shdt, scale, scdt, (int64_t)c * C + e));
+                *reinterpret_cast<pack<TY, C> *>(yr + (int64_t)c * C) = o;
+            }
+        }
+    }
+}
+
+/* Rows too long for the registers: three passes over x. */
+template <typename TX, typename TY>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS)
+    layer_norm_modulate_long_kernel(TY *y, const TX *x, const void *shift, int shdt, const void *scale, int scdt,
+                                    int64_t rows, int D, float eps) {
+    __shared__ float sh[33];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const TX *xr = x + r * D;
+        TY *yr = y + r * D;
+        float s = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) s += to_float(xr[i]);
+        const float mean = block_sum(s, sh) / (float)D;
+        float ss = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) {
+            float dv = to_float(xr[i]) - mean;
+            ss += dv * dv;
+        }
+        const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+            yr[i] = from_float<TY>(lnm_value<TX>(to_float(xr[i]), mean, rstd, shift, shdt, scale, scdt, i));
+    }
+}
+
+/* ---------------------------------------------------------------- RMSNorm + RoPE */
+
+/* One pair (elements i, i+1 of the row, i even) of the output: the normalised
+ * values rounded to x's type, times w, rotated by angle j = (i mod d) / 2 of the
+ * token's table row `trow` (= l * half). fp32 throughout. */
+template <typename TX>
+__device__ __forceinline__ void rnr_pair(float x0, float x1, float rs, const void *w, int wdt, const void *cs,
+                                         int cdt, const void *sn, int sdt, int64_t trow, int half, int i, float *y0,
+                                         float *y1) {
+    float a = round_as<TX>(x0 * rs), b = round_as<TX>(x1 * rs);
+    if (w) a *= ld_vec(w, wdt, i), b *= ld_vec(w, wdt, i + 1);
+    int64_t t = trow + (i % (2 * half)) / 2;
+    float c = ld_vec(cs, cdt, t), s = ld_vec(sn, sdt, t);
+    *y0 = a * c - b * s;
+    *y1 = a * s + b * c;
+}
+
+template <typename TX, typename TY, int C>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
+    rms_norm_rope_kernel(TY *y, const TX *x, const void *w, int wdt, const void *cs, int cdt, const void *sn,
+                         int sdt, int64_t rows, int64_t L, int D, int half, float eps) {
+    __shared__ float sh[33];
+    const int nch = D / C;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const TX *xr = x + r * D;
+        TY *yr = y + r * D;
+        const int64_t trow = (r % L) * half;
+        float v[FUSED_NV][C];
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < nch) {
+                pack<TX, C> p = *reinterpret_cast<const pack<TX, C> *>(xr + (int64_t)c * C);
+#pragma unroll
+                for (int e = 0; e < C; e++) {
+                    v[k][e] = to_float(p.v[e]);
+                    ss += v[k][e] * v[k][e];
+                }
+            }
+        }
+        const float rs = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < nch) {
+                pack<TY, C> o;
+#pragma unroll
+                for (int e = 0; e < C; e += 2) {
+                    float y0, y1;
+                    rnr_pair<TX>(v[k][e], v[k][e + 1], rs, w, wdt, cs, cdt, sn, sdt, trow, half, c * C + e, &y0, &y1);
+                    o.v[e] = from_float<TY>(y0);
+                    o.v[e + 1] = from_float<TY>(y1);
+                }
+                *reinterpret_cast<pack<TY, C> *>(yr + (int64_t)c * C) = o;
+            }
+        }
+    }
+}
+
+/* Rows too long for the registers (or misaligned pairs): two passes over x. */
+template <typename TX, typename TY>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS)
+    rms_norm_rope_long_kernel(TY *y, const TX *x, const void *w, int wdt, const void *cs, int cdt, const void *sn,
+                              int sdt, int64_t rows, int64_t L, int D, int half, float eps) {
+    __shared__ float sh[33];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const TX *xr = x + r * D;
+        TY *yr = y + r * D;
+        float ss = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) {
+            float xv = to_float(xr[i]);
+            ss += xv * xv;
+        }
+        const float rs = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+        for (int i = 2 * threadIdx.x; i < D; i += 2 * blockDim.x) {
+            float y0, y1;
+            rnr_pair<TX>(to_float(xr[i]), to_float(xr[i + 1]), rs, w, wdt, cs, cdt, sn, sdt, (r % L) * half, half, i,
+                         &y0, &y1);
+            yr[i] = from_float<TY>(y0);
+            yr[i + 1] = from_float<TY>(y1);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- launch geometry */
+
+/* FUSED_NV chunks per thread (the last warp partly idle), at most FUSED_MAX_THREADS. */
+static int fused_threads(int64_t nchunks) {
+    int64_t t = (nchunks + FUSED_NV - 1) / FUSED_NV;
+    t = (t + 31) / 32 * 32;
+    return (int)(t < 32 ? 32 : (t > FUSED_MAX_THREADS ? FUSED_MAX_THREADS : t));
+}
+
+static unsigned fused_grid(int64_t rows) {
+    const int64_t cap = 65535LL * 32;
+    return (unsigned)(rows > cap ? cap : rows);
+}
+
+static int aligned_to(const void *p, size_t a) { return ((uintptr_t)p % a) == 0; }
+
+/* Chunks of C elements fit the registers and every row's chunks are aligned. */
+template <typename TX, typename TY, int C>
+static bool chunks_fit(const void *y, const void *x, int64_t D) {
+    const size_t ax = sizeof(TX) * C < 16 ? sizeof(TX) * C : 16, ay = sizeof(TY) * C < 16 ? sizeof(TY) * C : 16;
+    if (D % C) return false;
+    if (D / C > (int64_t)FUSED_MAX_THREADS * FUSED_NV) return false;
+    return aligned_to(x, ax) && aligned_to(y, ay);
+}
+
+/* ---------------------------------------------------------------- launchers */
+
+template <typename TX, typename TY>
+static int launch_lnm(void *stream, void *y, const void *x, const void *shift, int shdt, const void *scale, int scdt,
+                      int64_t rows, int64_t D, float eps) {
+    constexpr int CV = 16 / sizeof(TX);
+    cudaStream_t s = (cudaStream_t)stream;
+    TY *yp = (TY *)y;
+    const TX *xp = (const TX *)x;
+    if (chunks_fit<TX, TY, CV>(y, x, D))
+        layer_norm_modulate_kernel<TX, TY, CV><<<fused_grid(rows), fused_threads(D / CV), 0, s>>>(
+            yp, xp, shift, shdt, scale, scdt, rows, (int)D, eps);
+    else if (chunks_fit<TX, TY, 1>(y, x, D))
+        layer_norm_modulate_kernel<TX, TY, 1><<<fused_grid(rows), fused_threads(D), 0, s>>>(yp, xp, shift, shdt, scale,
+                                                                                              scdt, rows, (int)D, eps);
+    else
+        layer_norm_modulate_long_kernel<TX, TY><<<fused_grid(rows), FUSED_MAX_THREADS, 0, s>>>(
+            yp, xp, shift, shdt, scale, scdt, rows, (int)D, eps);
+    return launch_status();
+}
+
+template <typename TX, typename TY>
+static int launch_rnr(void *stream, void *y, const void *x, const void *w, int wdt, const void *cs, int cdt,
+                      const void *sn, int sdt, int64_t rows, int64_t L, int64_t D, int64_t half, float eps) {
+    constexpr int CV = 16 / sizeof(TX);
+    cudaStream_t s = (cudaStream_t)stream;
+    TY *yp = (TY *)y;
+    const TX *xp = (const TX *)x;
+    if (chunks_fit<TX, TY, CV>(y, x, D))
+        rms_norm_rope_kernel<TX, TY, CV><<<fused_grid(rows), fused_threads(D / CV), 0, s>>>(
+            yp, xp, w, wdt, cs, cdt, sn, sdt, rows, L, (int)D, (int)half, eps);
+    else if (chunks_fit<TX, TY, 2>(y, x, D))
+        rms_norm_rope_kernel<TX, TY, 2><<<fused_grid(rows), fused_threads(D / 2), 0, s>>>(
+            yp, xp, w, wdt, cs, cdt, sn, sdt, rows, L, (int)D, (int)half, eps);
+    else
+        rms_norm_rope_long_kernel<TX, TY><<<fused_grid(rows), FUSED_MAX_THREADS, 0, s>>>(
+            yp, xp, w, wdt, cs, cdt, sn, sdt, rows, L, (int)D, (int)half, eps);
+    return launch_status();
+}
+
+/* Calls F<TX, TY>(args...) for the run-time dtypes; cudaErrorInvalidValue for others. */
+#define FUSED_DISPATCH_Y(F, TX, ydt, ...)                                              \
+    switch (ydt) {                                                                     \
+    case KDT_F32: return F<TX, float>(__VA_ARGS__);                                    \
+    case KDT_BF16: return F<TX, bf16_t>(__VA_ARGS__);                                  \
+    case KDT_F16: return F<TX, f16_t>(__VA_ARGS__);                                    \
+    default: return (int)cudaErrorInvalidValue;                                        \
+    }
+#define FUSED_DISPATCH(F, xdt, ydt, ...)                                               \
+    switch (xdt) {                                                                     \
+    case KDT_F32: FUSED_DISPATCH_Y(F, float, ydt, __VA_ARGS__)                         \
+    case KDT_BF16: FUSED_DISPATCH_Y(F, bf16_t, ydt, __VA_ARGS__)                       \
+    case KDT_F16: FUSED_DISPATCH_Y(F, f16_t, ydt, __VA_ARGS__)                         \
+    default: return (int)cudaErrorInvalidValue;                                        \
+    }
+
+extern "C" int cuda_layer_norm_modulate(void *stream, void *y, int ydt, const void *x, int xdt, const void *shift,
+                                        int shdt, const void *scale, int scdt, int64_t rows, int64_t D, float eps) {
+    if (rows <= 0 || D <= 0) return 0;
+    if (D > INT32_MAX) return (int)cudaErrorInvalidValue;
+    FUSED_DISPATCH(launch_lnm, xdt, ydt, stream, y, x, shift, shdt, scale, scdt, rows, D, eps)
+}
+
+extern "C" int cuda_rms_norm_rope(void *stream, void *y, int ydt, const void *x, int xdt, const void *w, int wdt,
+                                  const void *cos_t, int cdt, const void *sin_t, int sdt, int64_t B, int64_t L,
+                                  int64_t H, int64_t d, float eps) {
+    int64_t rows = B * L, D = H * d;
+    if (rows <= 0 || D <= 0) return 0;
+    if (D > INT32_MAX || d % 2) return (int)cudaErrorInvalidValue;
+    FUSED_DISPATCH(launch_rnr, xdt, ydt, stream, y, x, w, wdt, cos_t, cdt, sin_t, sdt, rows, L, D, d / 2, eps)
+}
