@@ -14,6 +14,7 @@
  *   same element, so results do not depend on the thread count.
  */
 #include "raylight.h"
+#include "backend/check.h"
 #include "rl_random.h"
 
 #include <math.h>
@@ -38,47 +39,24 @@
  * contiguous. */
 static int check_tensor(const char *op, const char *role, const rl_tensor *t, int f32_only) {
     char s[96];
-    if (!t) return rl_error_set("%s: the tensor '%s' is missing (NULL)", op, role);
-    if (t->ndim < 0 || t->ndim > RL_MAX_DIMS)
-        return rl_error_set("%s: '%s' has %d dims (at most %d are supported)", op, role, t->ndim, RL_MAX_DIMS);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0) return rl_error_set("%s: '%s' has a negative dimension", op, role);
+    RL_TRY(backend_check_header(op, role, t));
     if (t->device != RL_DEVICE_CPU)
         return rl_error_set("%s: '%s' %s is in GPU memory but this is the CPU backend; download it first",
                             op, role, SHAPE(t, s));
     if (f32_only && t->dtype != RL_F32)
         return rl_error_set("%s: '%s' %s is %s but the CPU backend computes in f32 only; cast it first", op,
                             role, SHAPE(t, s), rl_dtype_name(t->dtype));
-    if ((unsigned)t->dtype >= RL_DTYPE_COUNT) return rl_error_set("%s: '%s' has an unknown dtype", op, role);
     if (!rl_tensor_is_contiguous(t))
         return rl_error_set("%s: '%s' %s is a strided view; this op needs a contiguous tensor (copy it first)",
                             op, role, SHAPE(t, s));
-    if (!t->data && rl_tensor_numel(t) > 0) return rl_error_set("%s: '%s' has no storage (data is NULL)", op, role);
-    return 0;
+    return backend_check_storage(op, role, t);
 }
-
-static int check_same_shape(const char *op, const char *ra, const rl_tensor *a, const char *rb,
-                            const rl_tensor *b) {
-    char sa[96], sb[96];
-    if (!rl_tensor_same_shape(a, b))
-        return rl_error_set("%s: '%s' is %s but '%s' is %s; they must have the same shape", op, ra,
-                            SHAPE(a, sa), rb, SHAPE(b, sb));
-    return 0;
-}
-
-static int64_t last_dim(const rl_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
 
 /* A per-channel vector: [D], or [1, ..., 1, D] (a modulation chunk), D = x's last dim. */
 static int check_row_vector(const char *op, const char *role, const rl_tensor *v, const char *xrole,
                             const rl_tensor *x) {
-    char sv[96], sx[96];
     RL_TRY(check_tensor(op, role, v, 1));
-    int64_t d = last_dim(x);
-    int ok = v->ndim >= 1 && v->shape[v->ndim - 1] == d && rl_tensor_numel(v) == d;
-    if (!ok)
-        return rl_error_set("%s: '%s' is %s but must be [%lld] (the last dim of '%s' %s)", op, role,
-                            SHAPE(v, sv), (long long)d, xrole, SHAPE(x, sx));
-    return 0;
+    return backend_check_vector(op, role, v, backend_last_dim(x), "the last dim of", xrole, x);
 }
 
 /* ---------------------------------------------------------------- memory */
@@ -275,12 +253,12 @@ static int cpu_matmul(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl
     RL_TRY(check_tensor(op, "y", y, 1));
     if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim (K)", op);
     if (w->ndim != 2) return rl_error_set("%s: the weight 'w' is %s but must be 2-D [N, K]", op, SHAPE(w, sw));
-    int64_t K = last_dim(x), N = w->shape[0], M = K ? rl_tensor_numel(x) / K : 0;
+    int64_t K = backend_last_dim(x), N = w->shape[0], M = K ? rl_tensor_numel(x) / K : 0;
     if (K == 0) M = rl_tensor_numel(y) / (N ? N : 1);
     if (w->shape[1] != K)
         return rl_error_set("%s: x %s has K=%lld but the weight 'w' is %s (expected [N, %lld])", op,
                             SHAPE(x, sx), (long long)K, SHAPE(w, sw), (long long)K);
-    int yok = y->ndim == x->ndim && last_dim(y) == N;
+    int yok = y->ndim == x->ndim && backend_last_dim(y) == N;
     for (int i = 0; yok && i < x->ndim - 1; i++) yok = y->shape[i] == x->shape[i];
     if (!yok)
         return rl_error_set("%s: y is %s but x %s times w^T %s gives x's leading dims with N=%lld", op,
@@ -337,7 +315,7 @@ static int check_norm_common(const char *op, rl_tensor *y, const rl_tensor *x) {
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
     if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
-    return check_same_shape(op, "y", y, "x", x);
+    return backend_check_same_shape(op, "y", y, "x", x);
 }
 
 /* LayerNorm over the last dim as torch: biased variance, eps inside the sqrt. */
@@ -347,7 +325,7 @@ static int cpu_layer_norm(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     RL_TRY(check_norm_common(op, y, x));
     if (w) RL_TRY(check_row_vector(op, "w", w, "x", x));
     if (b) RL_TRY(check_row_vector(op, "b", b, "x", x));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     const float *X = x->data, *W = w ? w->data : NULL, *B = b ? b->data : NULL;
     float *Y = y->data;
     #pragma omp parallel for schedule(static) if (R * D > 32768)
@@ -376,7 +354,7 @@ static int cpu_rms_norm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const 
     const char *op = "rms_norm";
     RL_TRY(check_norm_common(op, y, x));
     if (w) RL_TRY(check_row_vector(op, "w", w, "x", x));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     const float *X = x->data, *W = w ? w->data : NULL;
     float *Y = y->data;
     #pragma omp parallel for schedule(static) if (R * D > 32768)
@@ -401,10 +379,10 @@ static int binary_op(const char *op, int kind, rl_tensor *y, const rl_tensor *a,
     RL_TRY(check_tensor(op, "a", a, 1));
     RL_TRY(check_tensor(op, "b", b, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "a", a));
-    int64_t n = rl_tensor_numel(a), D = last_dim(a);
+    RL_TRY(backend_check_same_shape(op, "y", y, "a", a));
+    int64_t n = rl_tensor_numel(a), D = backend_last_dim(a);
     int full = rl_tensor_same_shape(a, b);
-    int row = !full && b->ndim >= 1 && last_dim(b) == D && rl_tensor_numel(b) == D;
+    int row = !full && b->ndim >= 1 && backend_last_dim(b) == D && rl_tensor_numel(b) == D;
     if (!full && !row)
         return rl_error_set("%s: 'b' is %s but must be a's shape %s or [%lld] (a's last dim)", op,
                             SHAPE(b, sb), SHAPE(a, sa), (long long)D);
@@ -434,7 +412,7 @@ static int cpu_scale(rl_backend *be, rl_tensor *y, const rl_tensor *x, float s) 
     const char *op = "scale";
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     int64_t n = rl_tensor_numel(x);
     const float *X = x->data;
     float *Y = y->data;
@@ -448,10 +426,10 @@ static int cpu_modulate(rl_backend *be, rl_tensor *y, const rl_tensor *x, const 
     const char *op = "modulate";
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(check_row_vector(op, "shift", shift, "x", x));
     RL_TRY(check_row_vector(op, "scale", scale, "x", x));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     const float *X = x->data, *SH = shift->data, *SC = scale->data;
     float *Y = y->data;
     #pragma omp parallel for schedule(static) if (R * D > 65536)
@@ -464,9 +442,9 @@ static int cpu_gated_add(rl_backend *be, rl_tensor *x, const rl_tensor *y, const
     const char *op = "gated_add";
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(check_row_vector(op, "gate", gate, "x", x));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     const float *Y = y->data, *G = gate->data;
     float *X = x->data;
     #pragma omp parallel for schedule(static) if (R * D > 65536)
@@ -480,7 +458,7 @@ enum { ACT_SILU, ACT_GELU_TANH, ACT_GELU_ERF };
 static int unary_op(const char *op, int kind, rl_tensor *y, const rl_tensor *x) {
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     int64_t n = rl_tensor_numel(x);
     const float *X = x->data;
     float *Y = y->data;
@@ -633,8 +611,8 @@ static int check_attention(const char *op, rl_tensor *out, const rl_tensor *q, c
     RL_TRY(check_tensor(op, "out", out, 1));
     if (q->ndim != 4) return rl_error_set("%s: q is %s but must be 4-D [B, Lq, H, d]", op, SHAPE(q, s1));
     if (k->ndim != 4) return rl_error_set("%s: k is %s but must be 4-D [B, Lk, H, d]", op, SHAPE(k, s1));
-    RL_TRY(check_same_shape(op, "v", v, "k", k));
-    RL_TRY(check_same_shape(op, "out", out, "q", q));
+    RL_TRY(backend_check_same_shape(op, "v", v, "k", k));
+    RL_TRY(backend_check_same_shape(op, "out", out, "q", q));
     if (k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] || k->shape[3] != q->shape[3])
         return rl_error_set("%s: k is %s but q is %s; batch, heads and head dim must match", op,
                             SHAPE(k, s1), SHAPE(q, s2));
@@ -687,22 +665,14 @@ static int cpu_attention(rl_backend *be, rl_tensor *out, const rl_tensor *q, con
 
 /* ---------------------------------------------------------------- rope */
 
-/* x [L,H,d] or [B,L,H,d] with an even d, and cos/sin tables [L, d/2]: the geometry
- * of rope and rms_norm_rope (rows = B*L tokens). */
+/* The cos/sin tables (f32) and the geometry of rope and rms_norm_rope: rows = B*L tokens. */
 static int check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
                                int64_t *rows, int64_t *L, int64_t *H, int64_t *d) {
-    char sx[96], sc[96];
+    int64_t B;
     RL_TRY(check_tensor(op, "cos", cos_t, 1));
     RL_TRY(check_tensor(op, "sin", sin_t, 1));
-    if (x->ndim != 3 && x->ndim != 4)
-        return rl_error_set("%s: x is %s but must be [L, H, d] or [B, L, H, d]", op, SHAPE(x, sx));
-    *d = x->shape[x->ndim - 1], *H = x->shape[x->ndim - 2], *L = x->shape[x->ndim - 3];
-    *rows = (x->ndim == 4 ? x->shape[0] : 1) * *L;
-    if (*d % 2) return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx), (long long)*d);
-    RL_TRY(check_same_shape(op, "sin", sin_t, "cos", cos_t));
-    if (cos_t->ndim != 2 || cos_t->shape[0] != *L || cos_t->shape[1] != *d / 2)
-        return rl_error_set("%s: the cos/sin tables are %s but x %s needs [L, d/2] = [%lld, %lld]", op,
-                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)*L, (long long)(*d / 2));
+    RL_TRY(backend_check_rope_geometry(op, x, cos_t, sin_t, &B, L, H, d));
+    *rows = B * *L;
     return 0;
 }
 
@@ -723,7 +693,7 @@ static int cpu_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_t
     const char *op = "rope";
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     int64_t rows, L, H, d;
     RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &rows, &L, &H, &d));
     const float *X = x->data, *C = cos_t->data, *S = sin_t->data;
@@ -746,7 +716,7 @@ static int cpu_layer_norm_modulate(rl_backend *be, rl_tensor *y, const rl_tensor
     RL_TRY(check_norm_common(op, y, x));
     RL_TRY(check_row_vector(op, "shift", shift, "x", x));
     RL_TRY(check_row_vector(op, "scale", scale, "x", x));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     const float *X = x->data, *SH = shift->data, *SC = scale->data;
     float *Y = y->data;
     #pragma omp parallel for schedule(static) if (R * D > 32768)
@@ -774,16 +744,13 @@ static int cpu_layer_norm_modulate(rl_backend *be, rl_tensor *y, const rl_tensor
 static int cpu_rms_norm_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                              const rl_tensor *cos_t, const rl_tensor *sin_t, float eps) {
     const char *op = "rms_norm_rope";
-    char sx[96], sw[96];
     RL_TRY(check_norm_common(op, y, x));
     int64_t rows, L, H, d;
     RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &rows, &L, &H, &d));
     const int64_t n = H * d, half = d / 2;
     if (w) {
         RL_TRY(check_tensor(op, "w", w, 1));
-        if (rl_tensor_numel(w) != n || w->ndim < 1 || last_dim(w) != n)
-            return rl_error_set("%s: 'w' is %s but must be [%lld] (H*d of x %s: the norm spans all heads)", op,
-                                SHAPE(w, sw), (long long)n, SHAPE(x, sx));
+        RL_TRY(backend_check_vector(op, "w", w, n, "H*d: the norm spans all heads of", "x", x));
     }
     const float *X = x->data, *W = w ? w->data : NULL, *C = cos_t->data, *S = sin_t->data;
     float *Y = y->data;
@@ -1010,7 +977,7 @@ static int cpu_channel_affine(rl_backend *be, rl_tensor *y, const rl_tensor *x, 
     const char *op = "channel_affine";
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs a channel dim", op);
     int64_t C = x->shape[0], N = C ? rl_tensor_numel(x) / C : 0;
     RL_TRY(check_channel_vector(op, "scale", scale, C));
@@ -1053,7 +1020,7 @@ static int cpu_clamp(rl_backend *be, rl_tensor *y, const rl_tensor *x, float lo,
     const char *op = "clamp";
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (!(lo <= hi)) return rl_error_set("%s: the bounds [%g, %g] are empty", op, (double)lo, (double)hi);
     int64_t n = rl_tensor_numel(x);
     const float *X = x->data;
@@ -1085,23 +1052,17 @@ static int cpu_fill_normal(rl_backend *be, rl_tensor *y, uint64_t seed, float me
 /* ---------------------------------------------------------------- cast, copy */
 
 static int check_any(const char *op, const char *role, const rl_tensor *t) {
-    if (!t) return rl_error_set("%s: the tensor '%s' is missing (NULL)", op, role);
-    if (t->ndim < 0 || t->ndim > RL_MAX_DIMS)
-        return rl_error_set("%s: '%s' has %d dims (at most %d are supported)", op, role, t->ndim, RL_MAX_DIMS);
+    RL_TRY(backend_check_header(op, role, t));
     if (t->device != RL_DEVICE_CPU)
         return rl_error_set("%s: '%s' is in GPU memory but this is the CPU backend", op, role);
-    if ((unsigned)t->dtype >= RL_DTYPE_COUNT) return rl_error_set("%s: '%s' has an unknown dtype", op, role);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0) return rl_error_set("%s: '%s' has a negative dimension", op, role);
-    if (!t->data && rl_tensor_numel(t) > 0) return rl_error_set("%s: '%s' has no storage (data is NULL)", op, role);
-    return 0;
+    return backend_check_storage(op, role, t);
 }
 
 static int cpu_cast(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
     const char *op = "cast";
     RL_TRY(check_tensor(op, "x", x, 0));
     RL_TRY(check_tensor(op, "y", y, 0));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     rl_convert(y->data, y->dtype, x->data, x->dtype, (size_t)rl_tensor_numel(x));
     return 0;
 }
@@ -1113,7 +1074,7 @@ static int cpu_copy(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
     char sx[96], sy[96];
     RL_TRY(check_any(op, "x", x));
     RL_TRY(check_any(op, "y", y));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (x->dtype != y->dtype)
         return rl_error_set("%s: y %s is %s but x is %s; copy keeps the dtype (use cast)", op, SHAPE(y, sy),
                             rl_dtype_name(y->dtype), rl_dtype_name(x->dtype));
@@ -1200,12 +1161,12 @@ static int cpu_attention_merge(rl_backend *be, rl_tensor *out, rl_tensor *lse, c
     RL_TRY(check_tensor(op, "part_out", part, 1));
     RL_TRY(check_tensor(op, "part_lse", part_lse, 1));
     if (out->ndim != 4) return rl_error_set("%s: 'out' is %s but must be 4-D [B, L, H, d]", op, SHAPE(out, s1));
-    RL_TRY(check_same_shape(op, "part_out", part, "out", out));
+    RL_TRY(backend_check_same_shape(op, "part_out", part, "out", out));
     const int64_t B = out->shape[0], L = out->shape[1], H = out->shape[2], d = out->shape[3];
     if (lse->ndim != 3 || lse->shape[0] != B || lse->shape[1] != H || lse->shape[2] != L)
         return rl_error_set("%s: 'lse' is %s but must be [B, H, L] = [%lld, %lld, %lld]", op, SHAPE(lse, s1),
                             (long long)B, (long long)H, (long long)L);
-    RL_TRY(check_same_shape(op, "part_lse", part_lse, "lse", lse));
+    RL_TRY(backend_check_same_shape(op, "part_lse", part_lse, "lse", lse));
     float *O = out->data, *S = lse->data;
     const float *P = part->data, *PS = part_lse->data;
     #pragma omp parallel for schedule(static) if (B * L * H * d > 65536)

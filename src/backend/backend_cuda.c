@@ -15,6 +15,7 @@
  *   error name and what to try (cuda_fail, CUDA_TRY, KERNEL_TRY).
  */
 #include "backend/backend_cuda.h"
+#include "backend/check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -79,19 +80,9 @@ int cuda_op_done(cuda_state *st, const char *op) {
 
 #define SHAPE(t, buf) rl_shape_str((t), (buf), sizeof(buf))
 
-static int check_dims(const char *op, const char *role, const rl_tensor *t) {
-    if (!t) return rl_error_set("%s: the tensor '%s' is missing (NULL)", op, role);
-    if (t->ndim < 0 || t->ndim > RL_MAX_DIMS)
-        return rl_error_set("%s: '%s' has %d dims (at most %d are supported)", op, role, t->ndim, RL_MAX_DIMS);
-    for (int i = 0; i < t->ndim; i++)
-        if (t->shape[i] < 0) return rl_error_set("%s: '%s' has a negative dimension", op, role);
-    if ((unsigned)t->dtype >= RL_DTYPE_COUNT) return rl_error_set("%s: '%s' has an unknown dtype", op, role);
-    return 0;
-}
-
 int cuda_check_tensor(const char *op, const char *role, const rl_tensor *t, int want) {
     char s[96];
-    RL_TRY(check_dims(op, role, t));
+    RL_TRY(backend_check_header(op, role, t));
     if (t->device != RL_DEVICE_CUDA)
         return rl_error_set("%s: '%s' %s is in host memory but this is the CUDA backend; upload it first", op,
                             role, SHAPE(t, s));
@@ -103,32 +94,14 @@ int cuda_check_tensor(const char *op, const char *role, const rl_tensor *t, int 
     if (want != CK_STRIDED && !rl_tensor_is_contiguous(t))
         return rl_error_set("%s: '%s' %s is a strided view; this op needs a contiguous tensor (copy it first)", op,
                             role, SHAPE(t, s));
-    if (!t->data && rl_tensor_numel(t) > 0) return rl_error_set("%s: '%s' has no storage (data is NULL)", op, role);
-    return 0;
+    return backend_check_storage(op, role, t);
 }
-
-static int check_same_shape(const char *op, const char *ra, const rl_tensor *a, const char *rb,
-                            const rl_tensor *b) {
-    char sa[96], sb[96];
-    if (!rl_tensor_same_shape(a, b))
-        return rl_error_set("%s: '%s' is %s but '%s' is %s; they must have the same shape", op, ra,
-                            SHAPE(a, sa), rb, SHAPE(b, sb));
-    return 0;
-}
-
-static int64_t last_dim(const rl_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
 
 /* A per-channel vector: [D], or [1, ..., 1, D], D = x's last dim. */
 static int check_row_vector(const char *op, const char *role, const rl_tensor *v, const char *xrole,
                             const rl_tensor *x) {
-    char sv[96], sx[96];
     RL_TRY(cuda_check_tensor(op, role, v, CK_FLOAT));
-    int64_t d = last_dim(x);
-    int ok = v->ndim >= 1 && v->shape[v->ndim - 1] == d && rl_tensor_numel(v) == d;
-    if (!ok)
-        return rl_error_set("%s: '%s' is %s but must be [%lld] (the last dim of '%s' %s)", op, role,
-                            SHAPE(v, sv), (long long)d, xrole, SHAPE(x, sx));
-    return 0;
+    return backend_check_vector(op, role, v, backend_last_dim(x), "the last dim of", xrole, x);
 }
 
 static cuda_state *state_of(rl_backend *be) { return (cuda_state *)be->impl; }
@@ -269,7 +242,7 @@ static int check_norm_common(const char *op, rl_tensor *y, const rl_tensor *x) {
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
     if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
-    return check_same_shape(op, "y", y, "x", x);
+    return backend_check_same_shape(op, "y", y, "x", x);
 }
 
 static int cuda_layer_norm_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
@@ -279,7 +252,7 @@ static int cuda_layer_norm_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, 
     if (w) RL_TRY(check_row_vector(op, "w", w, "x", x));
     if (b) RL_TRY(check_row_vector(op, "b", b, "x", x));
     RL_TRY(cuda_enter(be, op));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     KERNEL_TRY(op, cuda_layer_norm(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, w ? w->data : NULL,
                                    w ? (int)w->dtype : 0, b ? b->data : NULL, b ? (int)b->dtype : 0, R, D, eps));
     return cuda_op_done(state_of(be), op);
@@ -290,7 +263,7 @@ static int cuda_rms_norm_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, co
     RL_TRY(check_norm_common(op, y, x));
     if (w) RL_TRY(check_row_vector(op, "w", w, "x", x));
     RL_TRY(cuda_enter(be, op));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
     KERNEL_TRY(op, cuda_rms_norm(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, w ? w->data : NULL,
                                  w ? (int)w->dtype : 0, R, D, eps));
     return cuda_op_done(state_of(be), op);
@@ -305,10 +278,10 @@ static int binary_op(rl_backend *be, const char *op, int mul, rl_tensor *y, cons
     RL_TRY(cuda_check_tensor(op, "a", a, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "b", b, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "a", a));
-    int64_t n = rl_tensor_numel(a), D = last_dim(a);
+    RL_TRY(backend_check_same_shape(op, "y", y, "a", a));
+    int64_t n = rl_tensor_numel(a), D = backend_last_dim(a);
     int full = rl_tensor_same_shape(a, b);
-    int row = !full && b->ndim >= 1 && last_dim(b) == D && rl_tensor_numel(b) == D;
+    int row = !full && b->ndim >= 1 && backend_last_dim(b) == D && rl_tensor_numel(b) == D;
     if (!full && !row)
         return rl_error_set("%s: 'b' is %s but must be a's shape %s or [%lld] (a's last dim)", op, SHAPE(b, sb),
                             SHAPE(a, sa), (long long)D);
@@ -332,7 +305,7 @@ static int cuda_scale_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, float
     const char *op = "scale";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_scale(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, s, rl_tensor_numel(x)));
     return cuda_op_done(state_of(be), op);
@@ -343,12 +316,12 @@ static int cuda_modulate_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, co
     const char *op = "modulate";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(check_row_vector(op, "shift", shift, "x", x));
     RL_TRY(check_row_vector(op, "scale", scale, "x", x));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_modulate(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, shift->data,
-                                 shift->dtype, scale->data, scale->dtype, rl_tensor_numel(x), last_dim(x)));
+                                 shift->dtype, scale->data, scale->dtype, rl_tensor_numel(x), backend_last_dim(x)));
     return cuda_op_done(state_of(be), op);
 }
 
@@ -356,11 +329,11 @@ static int cuda_gated_add_op(rl_backend *be, rl_tensor *x, const rl_tensor *y, c
     const char *op = "gated_add";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(check_row_vector(op, "gate", gate, "x", x));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_gated_add(state_of(be)->stream, x->data, x->dtype, y->data, y->dtype, gate->data,
-                                  gate->dtype, rl_tensor_numel(x), last_dim(x)));
+                                  gate->dtype, rl_tensor_numel(x), backend_last_dim(x)));
     return cuda_op_done(state_of(be), op);
 }
 
@@ -369,7 +342,7 @@ typedef int (*unary_launcher)(void *, void *, int, const void *, int, int64_t);
 static int unary_op(rl_backend *be, const char *op, unary_launcher fn, rl_tensor *y, const rl_tensor *x) {
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, fn(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, rl_tensor_numel(x)));
     return cuda_op_done(state_of(be), op);
@@ -396,8 +369,8 @@ static int check_attention(const char *op, rl_tensor *out, const rl_tensor *q, c
     RL_TRY(cuda_check_tensor(op, "out", out, CK_FLOAT));
     if (q->ndim != 4) return rl_error_set("%s: q is %s but must be 4-D [B, Lq, H, d]", op, SHAPE(q, s1));
     if (k->ndim != 4) return rl_error_set("%s: k is %s but must be 4-D [B, Lk, H, d]", op, SHAPE(k, s1));
-    RL_TRY(check_same_shape(op, "v", v, "k", k));
-    RL_TRY(check_same_shape(op, "out", out, "q", q));
+    RL_TRY(backend_check_same_shape(op, "v", v, "k", k));
+    RL_TRY(backend_check_same_shape(op, "out", out, "q", q));
     if (k->shape[0] != q->shape[0] || k->shape[2] != q->shape[2] || k->shape[3] != q->shape[3])
         return rl_error_set("%s: k is %s but q is %s; batch, heads and head dim must match", op, SHAPE(k, s1),
                             SHAPE(q, s2));
@@ -447,12 +420,12 @@ static int cuda_attention_merge_op(rl_backend *be, rl_tensor *out, rl_tensor *ls
     RL_TRY(cuda_check_tensor(op, "part_out", part, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "part_lse", part_lse, CK_F32));
     if (out->ndim != 4) return rl_error_set("%s: out is %s but must be 4-D [B, L, H, d]", op, SHAPE(out, s1));
-    RL_TRY(check_same_shape(op, "part_out", part, "out", out));
+    RL_TRY(backend_check_same_shape(op, "part_out", part, "out", out));
     const int64_t B = out->shape[0], L = out->shape[1], H = out->shape[2], d = out->shape[3];
     if (lse->ndim != 3 || lse->shape[0] != B || lse->shape[1] != H || lse->shape[2] != L)
         return rl_error_set("%s: lse is %s but must be [B, H, L] = [%lld, %lld, %lld]", op, SHAPE(lse, s1),
                             (long long)B, (long long)H, (long long)L);
-    RL_TRY(check_same_shape(op, "part_lse", part_lse, "lse", lse));
+    RL_TRY(backend_check_same_shape(op, "part_lse", part_lse, "lse", lse));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_attention_merge(state_of(be)->stream, out->data, lse->data, part->data, part->dtype,
                                         part_lse->data, B, L, H, d));
@@ -461,35 +434,16 @@ static int cuda_attention_merge_op(rl_backend *be, rl_tensor *out, rl_tensor *ls
 
 /* ---------------------------------------------------------------- rope */
 
-/* x [L,H,d] or [B,L,H,d] with an even d, and cos/sin tables [L, d/2] (dtypes are the
- * caller's checks): the geometry of rope and rms_norm_rope. */
-static int check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
-                               int64_t *B, int64_t *L, int64_t *H, int64_t *d) {
-    char sx[96], sc[96];
-    if (x->ndim != 3 && x->ndim != 4)
-        return rl_error_set("%s: x is %s but must be [L, H, d] or [B, L, H, d]", op, SHAPE(x, sx));
-    *d = x->shape[x->ndim - 1], *H = x->shape[x->ndim - 2], *L = x->shape[x->ndim - 3];
-    *B = x->ndim == 4 ? x->shape[0] : 1;
-    if (*d % 2)
-        return rl_error_set("%s: x %s has an odd head dim %lld; pairs need an even one", op, SHAPE(x, sx),
-                            (long long)*d);
-    RL_TRY(check_same_shape(op, "sin", sin_t, "cos", cos_t));
-    if (cos_t->ndim != 2 || cos_t->shape[0] != *L || cos_t->shape[1] != *d / 2)
-        return rl_error_set("%s: the cos/sin tables are %s but x %s needs [L, d/2] = [%lld, %lld]", op,
-                            SHAPE(cos_t, sc), SHAPE(x, sx), (long long)*L, (long long)(*d / 2));
-    return 0;
-}
-
 static int cuda_rope_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *cos_t,
                         const rl_tensor *sin_t) {
     const char *op = "rope";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     RL_TRY(cuda_check_tensor(op, "cos", cos_t, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "sin", sin_t, CK_FLOAT));
     int64_t Bn, L, H, d;
-    RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &Bn, &L, &H, &d));
+    RL_TRY(backend_check_rope_geometry(op, x, cos_t, sin_t, &Bn, &L, &H, &d));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_rope(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, cos_t->data, cos_t->dtype,
                              sin_t->data, sin_t->dtype, Bn, L, H, d));
@@ -515,7 +469,7 @@ static int check_fused_xy(const char *op, rl_tensor *y, const rl_tensor *x, int6
     RL_TRY(check_fused_tensor(op, "x", x));
     RL_TRY(check_fused_tensor(op, "y", y));
     if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (row > INT32_MAX)
         return rl_error_set("%s: x %s has rows of %lld values; the kernel takes at most %d", op, SHAPE(x, sx),
                             (long long)row, INT32_MAX);
@@ -525,24 +479,20 @@ static int check_fused_xy(const char *op, rl_tensor *y, const rl_tensor *x, int6
     return 0;
 }
 
-/* A vector of exactly n values (any shape with last dim n), for the fused ops. */
+/* A vector of exactly n values (last dim n), in any dtype the fused kernels take. */
 static int check_fused_vector(const char *op, const char *role, const rl_tensor *v, int64_t n, const char *what,
                               const rl_tensor *x) {
-    char sv[96], sx[96];
     RL_TRY(check_fused_tensor(op, role, v));
-    if (v->ndim < 1 || last_dim(v) != n || rl_tensor_numel(v) != n)
-        return rl_error_set("%s: '%s' is %s but must be [%lld] (%s of x %s)", op, role, SHAPE(v, sv), (long long)n,
-                            what, SHAPE(x, sx));
-    return 0;
+    return backend_check_vector(op, role, v, n, what, "x", x);
 }
 
 static int cuda_layer_norm_modulate_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *shift,
                                        const rl_tensor *scale, float eps) {
     const char *op = "layer_norm_modulate";
-    RL_TRY(check_fused_xy(op, y, x, x ? last_dim(x) : 0));
-    int64_t D = last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
-    RL_TRY(check_fused_vector(op, "shift", shift, D, "the last dim", x));
-    RL_TRY(check_fused_vector(op, "scale", scale, D, "the last dim", x));
+    RL_TRY(check_fused_xy(op, y, x, x ? backend_last_dim(x) : 0));
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    RL_TRY(check_fused_vector(op, "shift", shift, D, "the last dim of", x));
+    RL_TRY(check_fused_vector(op, "scale", scale, D, "the last dim of", x));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_layer_norm_modulate(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, shift->data,
                                             shift->dtype, scale->data, scale->dtype, R, D, eps));
@@ -556,8 +506,8 @@ static int cuda_rms_norm_rope_op(rl_backend *be, rl_tensor *y, const rl_tensor *
     RL_TRY(check_fused_xy(op, y, x, x && x->ndim >= 2 ? x->shape[x->ndim - 1] * x->shape[x->ndim - 2] : 0));
     RL_TRY(check_fused_tensor(op, "cos", cos_t));
     RL_TRY(check_fused_tensor(op, "sin", sin_t));
-    RL_TRY(check_rope_geometry(op, x, cos_t, sin_t, &Bn, &L, &H, &d));
-    if (w) RL_TRY(check_fused_vector(op, "w", w, H * d, "H*d: the norm spans all heads", x));
+    RL_TRY(backend_check_rope_geometry(op, x, cos_t, sin_t, &Bn, &L, &H, &d));
+    if (w) RL_TRY(check_fused_vector(op, "w", w, H * d, "H*d: the norm spans all heads of", x));
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_rms_norm_rope(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, w ? w->data : NULL,
                                       w ? (int)w->dtype : 0, cos_t->data, cos_t->dtype, sin_t->data, sin_t->dtype,
@@ -658,7 +608,7 @@ static int cuda_channel_affine_op(rl_backend *be, rl_tensor *y, const rl_tensor 
     const char *op = "channel_affine";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs a channel dim", op);
     int64_t C = x->shape[0], N = C ? rl_tensor_numel(x) / C : 0;
     RL_TRY(check_channel_vector(op, "scale", scale, C));
@@ -704,7 +654,7 @@ static int cuda_clamp_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, float
     const char *op = "clamp";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_FLOAT));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_FLOAT));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (!(lo <= hi)) return rl_error_set("%s: the bounds [%g, %g] are empty", op, (double)lo, (double)hi);
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_clamp(state_of(be)->stream, y->data, y->dtype, x->data, x->dtype, lo, hi, rl_tensor_numel(x)));
@@ -742,7 +692,7 @@ static int cuda_cast_op(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
     const char *op = "cast";
     RL_TRY(cuda_check_tensor(op, "x", x, CK_ANY));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_ANY));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     int64_t n = rl_tensor_numel(x);
     if (n == 0) return 0;
     RL_TRY(cuda_enter(be, op));
@@ -762,7 +712,7 @@ static int cuda_copy_op(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
     char sy[96];
     RL_TRY(cuda_check_tensor(op, "x", x, CK_STRIDED));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_STRIDED));
-    RL_TRY(check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
     if (x->dtype != y->dtype)
         return rl_error_set("%s: y %s is %s but x is %s; copy keeps the dtype (use cast)", op, SHAPE(y, sy),
                             rl_dtype_name(y->dtype), rl_dtype_name(x->dtype));
