@@ -261,6 +261,15 @@ struct rl_backend {
                                const rl_tensor *scale, float eps);
     int (*rms_norm_rope)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                          const rl_tensor *cos_t, const rl_tensor *sin_t, float eps);
+    /* A residual add and the next LayerNorm in one pass: x += y * gate (gate [D], or
+     * NULL: x += y) in place on the f32 residual x [.., D], then from the updated x
+     * gated_add_layer_norm: h = LayerNorm(x) * w + b (w, b [D] or NULL: the affine);
+     * add_layer_norm_modulate: h = LayerNorm(x) * (1 + scale) + shift.
+     * fp32 statistics; h (any float dtype the backend takes) must not overlap x. */
+    int (*gated_add_layer_norm)(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate,
+                                rl_tensor *h, const rl_tensor *w, const rl_tensor *b, float eps);
+    int (*add_layer_norm_modulate)(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate,
+                                   rl_tensor *h, const rl_tensor *shift, const rl_tensor *scale, float eps);
     /* x [Cin,T,H,W], w [Cout,Cin,kt,kh,kw], b [Cout] or NULL -> y [Cout,T',H',W']. */
     int (*conv3d)(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                   const rl_tensor *b, const rl_conv3d_params *p);

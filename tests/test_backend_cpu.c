@@ -413,6 +413,57 @@ static void test_rms_norm_rope(void) {
         }
 }
 
+/* gated_add_layer_norm and add_layer_norm_modulate against a double loop (both x and
+ * h), with and without gate and affine, and bit for bit against the chains they
+ * replace in the Wan block (gated_add + layer_norm, add + layer_norm_modulate). */
+static void test_add_layer_norm(void) {
+    static const int64_t cases[][2] = {{1, 1}, {3, 17}, {5, 65}, {7, 1}, {65, 1536}, {2, 5120}, {4, 1001}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int mode = 0; mode < 4; mode++) { /* 0 affine + gate, 1 no affine, no gate, 2 modulate, 3 modulate + gate */
+            int64_t R = cases[c][0], D = cases[c][1], n = R * D;
+            int modulate = mode >= 2, gated = mode == 0 || mode == 3, affine = mode == 0;
+            float *x = frand(n, 2), *y = frand(n, 1), *g = frand(D, 1), *va = frand(D, 0.5f), *vb = frand(D, 1);
+            float *h = falloc(n), *x2 = falloc(n), *h2 = falloc(n);
+            for (int64_t i = 0; i < n; i++) x[i] += 3.0f;
+            memcpy(x2, x, n * sizeof(float));
+            double *rx = dalloc(n), *rh = dalloc(n);
+            for (int64_t r = 0; r < R; r++) {
+                double s = 0, ss = 0;
+                for (int64_t i = 0; i < D; i++) {
+                    rx[r * D + i] = (double)x[r * D + i] + (double)y[r * D + i] * (gated ? g[i] : 1.0);
+                    s += rx[r * D + i];
+                }
+                double mean = s / D;
+                for (int64_t i = 0; i < D; i++) ss += (rx[r * D + i] - mean) * (rx[r * D + i] - mean);
+                double rstd = 1.0 / sqrt(ss / D + 1e-6);
+                for (int64_t i = 0; i < D; i++) {
+                    double v = (rx[r * D + i] - mean) * rstd;
+                    rh[r * D + i] = modulate ? v * (1.0 + va[i]) + vb[i] : affine ? v * va[i] + vb[i] : v;
+                }
+            }
+            rl_tensor tx = T(x, 2, R, D), ty = T(y, 2, R, D), th = T(h, 2, R, D), tg = T(g, 1, D);
+            rl_tensor ta = T(va, 3, I(1), I(1), D), tb = T(vb, 1, D);
+            const rl_tensor *pg = gated ? &tg : NULL;
+            const char *name = modulate ? "add_layer_norm_modulate" : "gated_add_layer_norm";
+            int rc = modulate ? be->add_layer_norm_modulate(be, &tx, &ty, pg, &th, &tb, &ta, 1e-6f)
+                              : be->gated_add_layer_norm(be, &tx, &ty, pg, &th, affine ? &ta : NULL,
+                                                         affine ? &tb : NULL, 1e-6f);
+            const char *what = mode == 0 ? " gate affine" : mode == 1 ? "" : mode == 2 ? "" : " gate";
+            check_case(rc, x, rx, n, "%s R=%lld D=%lld%s: x", name, (long long)R, (long long)D, what);
+            check_case(rc, h, rh, n, "%s R=%lld D=%lld%s: h", name, (long long)R, (long long)D, what);
+            /* the chain on a copy of the input */
+            rl_tensor tx2 = T(x2, 2, R, D), th2 = T(h2, 2, R, D);
+            int rc2 = gated ? be->gated_add(be, &tx2, &ty, &tg) : be->add(be, &tx2, &tx2, &ty);
+            if (rc2 == 0)
+                rc2 = modulate ? be->layer_norm_modulate(be, &th2, &tx2, &tb, &ta, 1e-6f)
+                               : be->layer_norm(be, &th2, &tx2, affine ? &ta : NULL, affine ? &tb : NULL, 1e-6f);
+            EXPECT(rc2 == 0 && !memcmp(x, x2, n * 4) && !memcmp(h, h2, n * 4),
+                   "%s R=%lld D=%lld mode %d differs from the unfused chain (rc %d)", name, (long long)R, (long long)D,
+                   mode, rc2);
+            free(x), free(y), free(g), free(va), free(vb), free(h), free(x2), free(h2), free(rx), free(rh);
+        }
+}
+
 /* The official formula, written as wan/modules/model.py builds it: three
  * rope_params tables of dims d-4*(d//6), 2*(d//6), 2*(d//6) (theta^(-arange(0,dim,2)/dim)),
  * split per head into c-2*(c//3), c//3, c//3 complex pairs. */
@@ -678,6 +729,15 @@ static void test_errors(void) {
                  "layer_norm_modulate", "shift");
     expect_error("layer_norm_modulate output shape", be->layer_norm_modulate(be, &y, &a, &sh, &sh, 1e-6f),
                  "layer_norm_modulate", "[4, 128]");
+    expect_error("gated_add_layer_norm h aliasing x", be->gated_add_layer_norm(be, &ya, &a, NULL, &ya, NULL, NULL, 1e-6f),
+                 "gated_add_layer_norm", "apart");
+    expect_error("gated_add_layer_norm gate length", be->gated_add_layer_norm(be, &ya, &a, &sh, &a, NULL, NULL, 1e-6f),
+                 "gated_add_layer_norm", "'gate'");
+    expect_error("add_layer_norm_modulate y shape", be->add_layer_norm_modulate(be, &ya, &b, NULL, &a, &bb, &bb, 1e-6f),
+                 "add_layer_norm_modulate", "[4, 63]");
+    expect_error("add_layer_norm_modulate without scale",
+                 be->add_layer_norm_modulate(be, &ya, &a, NULL, &a, &bb, NULL, 1e-6f), "add_layer_norm_modulate",
+                 "required");
     rl_tensor cx = T(buf, 4, I(3), I(2), I(4), I(4)), cw = T(buf, 5, I(2), I(4), I(1), I(1), I(1));
     rl_tensor cy = T(out, 4, I(2), I(2), I(4), I(4));
     rl_conv3d_params cp = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}};
@@ -738,6 +798,7 @@ int main(void) {
     RUN(test_rope);
     RUN(test_layer_norm_modulate);
     RUN(test_rms_norm_rope);
+    RUN(test_add_layer_norm);
     RUN(test_rope3d_table);
     RUN(test_rope3d_golden);
     RUN(test_conv3d);

@@ -778,6 +778,67 @@ static int cpu_rms_norm_rope(rl_backend *be, rl_tensor *y, const rl_tensor *x, c
     return 0;
 }
 
+/* x += y * gate (or y), then the LayerNorm of the updated rows: the same float
+ * expressions as gated_add (or add) followed by layer_norm or layer_norm_modulate,
+ * so the results are bit-identical to those chains. */
+static int residual_layer_norm(const char *op, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate, rl_tensor *h,
+                               const rl_tensor *va, const rl_tensor *vb, int modulate, float eps) {
+    RL_TRY(check_tensor(op, "x", x, 1));
+    RL_TRY(check_tensor(op, "y", y, 1));
+    RL_TRY(check_tensor(op, "h", h, 1));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "h", h, "x", x));
+    if (gate) RL_TRY(check_row_vector(op, "gate", gate, "x", x));
+    const char *ra = modulate ? "scale" : "w", *rb = modulate ? "shift" : "b";
+    if (va) RL_TRY(check_row_vector(op, ra, va, "x", x));
+    if (vb) RL_TRY(check_row_vector(op, rb, vb, "x", x));
+    if (h->data == x->data && rl_tensor_numel(x) > 0)
+        return rl_error_set("%s: h is x's storage; the residual x and the normalised h must be apart", op);
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    const float *Y = y->data, *G = gate ? gate->data : NULL, *A = va ? va->data : NULL, *B = vb ? vb->data : NULL;
+    float *X = x->data, *H = h->data;
+    #pragma omp parallel for schedule(static) if (R * D > 32768)
+    for (int64_t r = 0; r < R; r++) {
+        float *xr = X + r * D, *hr = H + r * D;
+        const float *yr = Y + r * D;
+        double s = 0, ss = 0;
+        for (int64_t i = 0; i < D; i++) {
+            xr[i] += G ? yr[i] * G[i] : yr[i];
+            s += xr[i];
+        }
+        double mean = s / (double)D;
+        for (int64_t i = 0; i < D; i++) {
+            double dv = xr[i] - mean;
+            ss += dv * dv;
+        }
+        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps)), mf = (float)mean;
+        for (int64_t i = 0; i < D; i++) {
+            float v = (xr[i] - mf) * rstd;
+            if (modulate) {
+                v = v * (1.0f + A[i]) + B[i];
+            } else {
+                if (A) v *= A[i];
+                if (B) v += B[i];
+            }
+            hr[i] = v;
+        }
+    }
+    return 0;
+}
+
+static int cpu_gated_add_layer_norm(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate,
+                                    rl_tensor *h, const rl_tensor *w, const rl_tensor *b, float eps) {
+    return residual_layer_norm("gated_add_layer_norm", x, y, gate, h, w, b, 0, eps);
+}
+
+static int cpu_add_layer_norm_modulate(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate,
+                                       rl_tensor *h, const rl_tensor *shift, const rl_tensor *scale, float eps) {
+    const char *op = "add_layer_norm_modulate";
+    if (!shift || !scale) return rl_error_set("%s: the tensors 'shift' and 'scale' are required", op);
+    return residual_layer_norm(op, x, y, gate, h, scale, shift, 1, eps);
+}
+
 /* ---------------------------------------------------------------- conv3d */
 
 /* Implicit GEMM: for each output frame t' and chunk of CONV_NP output positions
@@ -1218,6 +1279,8 @@ static rl_backend cpu_backend = {
     .rope = cpu_rope,
     .layer_norm_modulate = cpu_layer_norm_modulate,
     .rms_norm_rope = cpu_rms_norm_rope,
+    .gated_add_layer_norm = cpu_gated_add_layer_norm,
+    .add_layer_norm_modulate = cpu_add_layer_norm_modulate,
     .conv3d = cpu_conv3d,
     .rms_norm_channels = cpu_rms_norm_channels,
     .channel_affine = cpu_channel_affine,
