@@ -115,6 +115,12 @@ $(BUILD)/kernels/%.o: kernels/%.cu $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# wgmma exists only on sm_90a, whose image runs on compute capability 9.0 alone: this
+# file's Hopper image is sm_90a instead of sm_90 (two 9.0 images would leave the pick
+# to the driver; the sm_80 one is a stub the launcher never runs).
+$(BUILD)/kernels/attention_wgmma.o: override CUDA_ARCHS = -gencode arch=compute_80,code=sm_80 \
+                                                          -gencode arch=compute_90a,code=sm_90a
+
 $(BUILD)/libraylight.a: $(LIB_OBJ) $(CU_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

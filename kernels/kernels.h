@@ -130,6 +130,12 @@ int cuda_attention(void *stream, const cuda_attention_args *a);
 int cuda_attention_mma(void *stream, const cuda_attention_args *a, int variant);
 /* Tile sizes of a variant (0 when it exists, -1 when not). */
 int cuda_attention_mma_config(int64_t d, int variant, int *block_q, int *block_k, int *warps);
+/* Hopper warpgroup-MMA flash attention, attention_wgmma.cu: the same arguments and
+ * semantics as cuda_attention_mma, for a compute capability 9.0 GPU only (H100,
+ * H200; wgmma is sm_90a); elsewhere cudaErrorNoKernelImageForDevice. variant as
+ * cuda_attention_mma's; cuda_attention_wgmma_config gives a variant's tiles. */
+int cuda_attention_wgmma(void *stream, const cuda_attention_args *a, int variant);
+int cuda_attention_wgmma_config(int64_t d, int variant, int *block_q, int *block_k, int *warpgroups);
 
 /* The row softmax of the GEMM attention path (any head dim; the GEMMs run in the
  * backend), for queries q0 .. q0+nq-1 of one batch element. */

@@ -1,6 +1,9 @@
 /* test_gpu_attention.c: the CUDA attention paths (the tensor-core mma kernel and
- * its tile variants, the cuBLAS GEMM path for large head dims) against the CPU
- * oracle, then a benchmark of the full-size Wan shapes.
+ * its tile variants, the Hopper wgmma kernel and its variants, the cuBLAS GEMM path
+ * for large head dims) against the CPU oracle, then a benchmark of the full-size
+ * Wan shapes. The wgmma cases need a compute capability 9.0 GPU: elsewhere the
+ * backend refuses the forced path with a sentence, which the first case prints as
+ * a FAIL (and the rest are not run).
  *
  * Runs only under `make test-gpu` (tests/run.sh skips test_gpu_* otherwise); run it
  * directly to see the benchmark lines: build/tests/test_gpu_attention. Every case
@@ -10,7 +13,8 @@
  * so both sides see the same values. Tolerances: bf16 inputs 2e-2 (out) and 1e-4
  * (lse); f32 GEMM path 1e-4 (1e-2 into a bf16 out). The benchmark prints ms and
  * TFLOP/s (4 L^2 d H per call) and never fails on time; it does check that the
- * mma kernel agrees with the fp32 kernel at the 14040-token shape.
+ * default (mma) and the wgmma kernels agree with the fp32 kernel at the 14040-token
+ * shape.
  * RL_TEST_ATT_BENCH=0 skips the benchmark. The host helpers repeat test_gpu_ops.c's.
  */
 #include "testlib.h"
@@ -222,6 +226,40 @@ static void test_mma(void) {
         }
 }
 
+/* The wgmma kernel forced on test_mma's shapes (its variants per head dim). */
+static void test_wgmma(void) {
+    static const att_case cases[] = {
+        {1, 1, 1, 1, 0, 0, 1, 0, 0},        {2, 17, 17, 3, 0, 0, 1, 0, 0},     {2, 64, 64, 3, 0, 0, 1, 0, 0},
+        {1, 65, 65, 3, 0, 0, 1, 0, 0},      {2, 1000, 1000, 3, 0, 0, 1, 0, 0}, {2, 100, 333, 3, 0, 0, 1, 0, 0},
+        {1, 333, 100, 3, 0, 0, 0, 0, 0.5f}, {2, 200, 256, 3, 0, 190, 1, 0, 0}, {1, 1000, 1024, 2, 0, 1000, 1, 0, 0},
+        {1, 65, 129, 3, 0, 1, 1, 0, 0},     {1, 130, 7, 2, 0, 0, 1, 0, 2.0f},  {1, 4099, 4099, 2, 0, 0, 1, 0, 0},
+        {1, 300, 1000, 2, 0, 129, 1, 0, 0}, {3, 257, 385, 2, 0, 0, 1, 0, 0},
+    };
+    static const rl_dtype outs[] = {RL_BF16, RL_F32};
+    static const att_path d128[] = {{"wgmma", "wgmma("}, {"wgmma:2", "wgmma("}, {"wgmma:3", "wgmma("}};
+    static const att_path d64[] = {{"wgmma", "wgmma("}, {"wgmma:2", "wgmma("}};
+    int hopper = 0;
+#ifdef RL_HAVE_CUDA
+    int major = 0, minor = 0;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess &&
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0) == cudaSuccess)
+        hopper = major == 9 && minor == 0;
+#endif
+    if (!hopper) { /* the refusal must be a sentence (a FAIL line here), never a crash */
+        att_case c = cases[1];
+        c.d = 128;
+        run_case(c, RL_BF16, outs, 1, d128, 1, 2e-2, 2e-2);
+        return;
+    }
+    for (int d = 128; d >= 64; d -= 64)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            att_case c = cases[i];
+            c.d = d;
+            int np = c.Lq * c.Lk > 2000000 ? 1 : d == 128 ? 3 : 2;
+            run_case(c, RL_BF16, outs, 2, d == 128 ? d128 : d64, np, 2e-2, 2e-2);
+        }
+}
+
 static void test_gemm_path(void) {
     static const rl_dtype f32o[] = {RL_F32}, bf16o[] = {RL_BF16}, both[] = {RL_BF16, RL_F32};
     static const att_path autop[] = {{NULL, "gemm("}}, forced[] = {{"gemm", "gemm("}};
@@ -282,6 +320,26 @@ static double time_attention(rl_tensor *o, rl_tensor *q, rl_tensor *k, rl_tensor
     return reps ? t / reps : -1;
 }
 
+/* The output of forced path `p` (NULL: the default) over o, against ref (flash's). */
+static void check_full_size(const char *shape, const char *p, rl_tensor *o, rl_tensor *q, rl_tensor *k, rl_tensor *v,
+                            float scale, const float *ref) {
+    char pname[96], name[300];
+    force_path(p);
+    path_of(pname, sizeof pname, o, q, k, v, 0, NULL, scale, NULL);
+    int rc = gpu->attention(gpu, o, q, k, v, 0, NULL, scale, NULL);
+    if (rc == 0) rc = gpu->synchronize(gpu);
+    force_path(NULL);
+    snprintf(name, sizeof name, "attention %s kernel=%s%s%s vs flash(fp32) at full size", shape, pname,
+             p ? " forced=" : "", p ? p : "");
+    if (rc != 0) {
+        CASE(name, 0, "a run failed: %s", rl_error_message());
+        return;
+    }
+    float *got = dread(o);
+    verdict(name, got, ref, (size_t)rl_tensor_numel(o), 2e-2);
+    free(got);
+}
+
 static void bench_shape(int64_t L, int64_t H, int64_t d, rl_dtype dt, const char *const *paths, int npaths,
                         int check_vs_flash) {
     int64_t s[4] = {1, L, H, d};
@@ -303,6 +361,7 @@ static void bench_shape(int64_t L, int64_t H, int64_t d, rl_dtype dt, const char
         force_path(paths[i]);
         path_of(pname, sizeof pname, &o, &q, &k, &v, 0, NULL, scale, NULL);
         if (paths[i] && !strncmp(paths[i], "mma:", 4) && strncmp(pname, "mma(", 4) != 0) continue; /* no such variant */
+        if (paths[i] && !strncmp(paths[i], "wgmma:", 6) && strncmp(pname, "wgmma(", 6) != 0) continue;
         double t = time_attention(&o, &q, &k, &v, scale, !strcmp(paths[i] ? paths[i] : "", "flash") ? 1 : 20);
         if (t < 0) {
             printf("FAIL: bench attention %s kernel=%s: %s\n", shape, pname, rl_error_message());
@@ -313,20 +372,19 @@ static void bench_shape(int64_t L, int64_t H, int64_t d, rl_dtype dt, const char
                paths[i] ? paths[i] : "", t * 1e3, flops / t * 1e-12);
         fflush(stdout);
     }
-    if (check_vs_flash) { /* the default kernel against the fp32 one, at full size */
-        char pname[96], name[300];
-        force_path(NULL);
-        path_of(pname, sizeof pname, &o, &q, &k, &v, 0, NULL, scale, NULL);
-        int rc = gpu->attention(gpu, &o, &q, &k, &v, 0, NULL, scale, NULL);
+    if (check_vs_flash) { /* the default and the wgmma kernels against the fp32 one, at full size */
         force_path("flash");
-        if (rc == 0) rc = gpu->attention(gpu, &o2, &q, &k, &v, 0, NULL, scale, NULL);
+        int rc = gpu->attention(gpu, &o2, &q, &k, &v, 0, NULL, scale, NULL);
         if (rc == 0) rc = gpu->synchronize(gpu);
-        snprintf(name, sizeof name, "attention %s kernel=%s vs flash(fp32) at full size", shape, pname);
-        if (rc != 0) CASE(name, 0, "a run failed: %s", rl_error_message());
-        else {
-            float *a = dread(&o), *b = dread(&o2);
-            verdict(name, a, b, (size_t)(L * H * d), 2e-2);
-            free(a), free(b);
+        force_path(NULL);
+        if (rc != 0) {
+            printf("FAIL: attention %s flash(fp32) reference: %s\n", shape, rl_error_message());
+            tl_total_failed++;
+        } else {
+            float *ref = dread(&o2);
+            check_full_size(shape, NULL, &o, &q, &k, &v, scale, ref);
+            check_full_size(shape, "wgmma", &o, &q, &k, &v, scale, ref);
+            free(ref);
         }
     }
 done:
@@ -335,13 +393,14 @@ done:
 }
 
 static void bench(void) {
-    static const char *const d128[] = {NULL, "mma:2", "mma:3", "mma:4", "flash"};
-    static const char *const d128_noflash[] = {NULL, "mma:2", "mma:3", "mma:4"};
+    static const char *const d128[] = {NULL, "mma:2", "mma:3", "mma:4", "wgmma", "wgmma:2", "wgmma:3", "flash"};
+    static const char *const d128_noflash[] = {NULL, "mma:2", "mma:3", "mma:4", "wgmma", "wgmma:2", "wgmma:3"};
     static const char *const gemm[] = {NULL};
-    bench_shape(14040, 40, 128, RL_BF16, d128, 5, 1);
-    bench_shape(32760, 40, 128, RL_BF16, d128_noflash, 4, 0);
-    bench_shape(32760, 12, 128, RL_BF16, d128_noflash, 4, 0);
-    bench_shape(14040, 12, 64, RL_BF16, (const char *const[]){NULL, "mma:2", "mma:3", "mma:4"}, 4, 0);
+    bench_shape(14040, 40, 128, RL_BF16, d128, 8, 1);
+    bench_shape(32760, 40, 128, RL_BF16, d128_noflash, 7, 0);
+    bench_shape(32760, 12, 128, RL_BF16, d128_noflash, 7, 0);
+    bench_shape(14040, 12, 64, RL_BF16, (const char *const[]){NULL, "mma:2", "mma:3", "mma:4", "wgmma", "wgmma:2"}, 6,
+                0);
     bench_shape(6240, 1, 384, RL_F32, gemm, 1, 0);  /* the Wan VAE's middle attention at 480p */
     bench_shape(14400, 1, 384, RL_F32, gemm, 1, 0); /* ... and at 720p */
 }
@@ -357,6 +416,7 @@ int main(void) {
     tl_seed(20250101);
     RUN(test_dispatch);
     test_mma();
+    test_wgmma();
     test_gemm_path();
     const char *b = getenv("RL_TEST_ATT_BENCH");
     if (!b || strcmp(b, "0") != 0) bench(); /* each timed call is synchronised anyway, so RL_CUDA_SYNC costs nothing */

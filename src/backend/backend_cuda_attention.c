@@ -8,10 +8,14 @@
  * - gemm: S = scale Q K^T (cuBLAS, fp32 accumulate; f32 inputs never on TF32), a
  *   row softmax kernel, O = P V, over chunks of queries so S stays under
  *   ATT_GEMM_BUDGET bytes; q, k and v must share one dtype (cuBLAS's rule);
- * - flash: the fp32 CUDA-core kernel (kernels/attention.cu) for everything else.
- * RL_CUDA_ATTENTION=auto|flash|mma|mma:N|gemm forces a path for benchmarks and
- * tests where it applies (elsewhere the automatic choice stands); mma:N picks the
- * tile configuration N of cuda_attention_mma_config. Only built with CUDA.
+ * - flash: the fp32 CUDA-core kernel (kernels/attention.cu) for everything else;
+ * - wgmma: the Hopper warpgroup-MMA kernel (kernels/attention_wgmma.cu), the mma
+ *   path's arguments on a compute capability 9.0 GPU; only when forced for now.
+ * RL_CUDA_ATTENTION=auto|flash|mma|mma:N|wgmma|wgmma:N|gemm forces a path for
+ * benchmarks and tests where the arguments fit it (elsewhere the automatic choice
+ * stands); mma:N and wgmma:N pick the tile configuration N of
+ * cuda_attention_mma_config / cuda_attention_wgmma_config. Forcing wgmma on a GPU
+ * other than 9.0 is an error sentence, not a silent fallback. Only built with CUDA.
  */
 #ifdef RL_HAVE_CUDA
 #include "backend/backend_cuda.h"
@@ -24,7 +28,7 @@
 
 #define ATT_GEMM_BUDGET ((size_t)256 << 20) /* bytes of logits (and probabilities) per chunk */
 
-enum { PATH_FLASH, PATH_MMA, PATH_GEMM, PATH_BAD_ENV };
+enum { PATH_FLASH, PATH_MMA, PATH_WGMMA, PATH_GEMM, PATH_BAD_ENV };
 
 static int mma_fits(const cuda_attention_args *a, int variant) {
     int bq, bk, w;
@@ -33,28 +37,49 @@ static int mma_fits(const cuda_attention_args *a, int variant) {
            a->scale > 0.0f && isfinite(a->scale) && cuda_attention_mma_config(a->d, variant, &bq, &bk, &w) == 0;
 }
 
+/* The mma kernel's argument rules (the wgmma kernel has the same ones). */
+static int wgmma_fits(const cuda_attention_args *a, int variant) {
+    int bq, bk, w;
+    return mma_fits(a, 0) && cuda_attention_wgmma_config(a->d, variant, &bq, &bk, &w) == 0;
+}
+
 static int gemm_fits(const cuda_attention_args *a) { return a->qdt == a->kdt && a->qdt == a->vdt; }
+
+/* "name" or "name:N" (1 <= N <= 64) at env: 1 and *v = N (0 without ":N"), 0 when
+ * env is another word, -1 when ":N" is malformed. */
+static int env_variant(const char *env, const char *name, int *v) {
+    size_t n = strlen(name);
+    *v = 0;
+    if (strncmp(env, name, n) != 0 || (env[n] != 0 && env[n] != ':')) return 0;
+    if (env[n] == 0) return 1;
+    char *end;
+    long k = strtol(env + n + 1, &end, 10);
+    if (end == env + n + 1 || *end || k < 1 || k > 64) return -1;
+    *v = (int)k;
+    return 1;
+}
 
 /* The path for these arguments; *variant gets the mma configuration. */
 static int attention_pick(const cuda_attention_args *a, int *variant) {
     const char *env = getenv("RL_CUDA_ATTENTION");
+    int k, v;
     *variant = 0;
     if (env && *env && strcmp(env, "auto") != 0) {
         if (!strcmp(env, "flash")) {
             if (a->d <= CUDA_ATTENTION_MAX_D) return PATH_FLASH;
         } else if (!strcmp(env, "gemm")) {
             if (gemm_fits(a)) return PATH_GEMM;
-        } else if (!strncmp(env, "mma", 3) && (env[3] == 0 || env[3] == ':')) {
-            int v = 0;
-            if (env[3] == ':') {
-                char *end;
-                long n = strtol(env + 4, &end, 10);
-                if (end == env + 4 || *end || n < 1 || n > 64) return PATH_BAD_ENV;
-                v = (int)n;
-            }
+        } else if ((k = env_variant(env, "mma", &v)) != 0) {
+            if (k < 0) return PATH_BAD_ENV;
             if (mma_fits(a, v)) {
                 *variant = v;
                 return PATH_MMA;
+            }
+        } else if ((k = env_variant(env, "wgmma", &v)) != 0) {
+            if (k < 0) return PATH_BAD_ENV;
+            if (wgmma_fits(a, v)) {
+                *variant = v;
+                return PATH_WGMMA;
             }
         } else {
             return PATH_BAD_ENV;
@@ -70,6 +95,10 @@ const char *cuda_attention_path_name(const cuda_attention_args *a, char *buf, si
     case PATH_MMA:
         cuda_attention_mma_config(a->d, v, &bq, &bk, &w);
         snprintf(buf, n, "mma(d%lld q%d k%d w%d%s)", (long long)a->d, bq, bk, w, v ? "" : " default");
+        break;
+    case PATH_WGMMA:
+        cuda_attention_wgmma_config(a->d, v, &bq, &bk, &w);
+        snprintf(buf, n, "wgmma(d%lld q%d k%d wg%d%s)", (long long)a->d, bq, bk, w, v ? "" : " default");
         break;
     case PATH_GEMM: snprintf(buf, n, "gemm(cublas + softmax)"); break;
     case PATH_FLASH: snprintf(buf, n, "flash(fp32 cuda cores)"); break;
@@ -165,11 +194,20 @@ int cuda_attention_run(cuda_state *st, const char *op, const cuda_attention_args
     int variant;
     switch (attention_pick(a, &variant)) {
     case PATH_MMA: KERNEL_TRY(op, cuda_attention_mma(st->stream, a, variant)); return 0;
+    case PATH_WGMMA:
+        if (st->prop.major != 9 || st->prop.minor != 0)
+            return rl_error_set("%s: RL_CUDA_ATTENTION=%s asks for the Hopper wgmma attention kernel, which runs only "
+                                "on compute capability 9.0 (H100, H200), but cuda:%d is %s (%d.%d); use "
+                                "RL_CUDA_ATTENTION=mma or auto on this GPU",
+                                op, getenv("RL_CUDA_ATTENTION"), st->device, st->prop.name, st->prop.major,
+                                st->prop.minor);
+        KERNEL_TRY(op, cuda_attention_wgmma(st->stream, a, variant));
+        return 0;
     case PATH_GEMM: return attention_gemm(st, op, a);
     case PATH_FLASH: KERNEL_TRY(op, cuda_attention(st->stream, a)); return 0;
     default:
-        return rl_error_set("%s: RL_CUDA_ATTENTION='%s' is not one of auto, flash, mma, mma:N (N >= 1), gemm", op,
-                            getenv("RL_CUDA_ATTENTION"));
+        return rl_error_set("%s: RL_CUDA_ATTENTION='%s' is not one of auto, flash, mma, mma:N, wgmma, wgmma:N "
+                            "(1 <= N <= 64), gemm", op, getenv("RL_CUDA_ATTENTION"));
     }
 }
 #else
