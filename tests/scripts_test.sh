@@ -29,4 +29,13 @@ if command -v mpirun >/dev/null 2>&1; then
 fi
 bash scripts/render-batch-mpi.sh "$tmp/missing.txt" 1 >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "render-batch-mpi.sh refuses a missing list" "[ $rc -eq 1 ] && grep -q 'cannot read the prompt list' $tmp/err"
+# scripts/bench-memory.sh GPUS [BUILD_DIR] [ITERS]: argument handling (the runs themselves need GPUs)
+bash scripts/bench-memory.sh >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "bench-memory.sh without GPUS prints its usage (exit 2)" "[ $rc -eq 2 ] && grep -q 'usage: scripts/bench-memory.sh GPUS' $tmp/err"
+bash scripts/bench-memory.sh two >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "bench-memory.sh refuses a GPU count that is not a number" "[ $rc -eq 2 ] && grep -q \"GPUS 'two' is not a number\" $tmp/err"
+bash scripts/bench-memory.sh 2 "$BUILD" 0 >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "bench-memory.sh refuses 0 iterations" "[ $rc -eq 2 ] && grep -q \"ITERS '0'\" $tmp/err"
+bash scripts/bench-memory.sh 2 "$tmp/nowhere" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "bench-memory.sh names a missing binary" "[ $rc -eq 2 ] && grep -q 'nowhere/raylight-gen not found' $tmp/err"
 exit 0

@@ -5,6 +5,8 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/mem_flags.h"
+#include "comm/comm.h"
+#include "models/wan_dit_fsdp.h"
 #include "models/wan_dit_offload.h"
 #include "models/wan_dit.h"
 #include "models/wan_vae.h"
@@ -38,8 +40,19 @@ static double dit_flops(const rl_wan_dit_config *c, double L) {
            (12 * L * D * D + 4 * 512 * D * D + 4 * L * L * D + 4 * L * 512 * D + 4 * L * D * F);
 }
 
-static int bench_dit(rl_backend *be, const char *model, const char *size, int64_t frames, int64_t iters, int64_t warmup,
-                     const rl_mem_flags *mf) {
+/* The largest device peak over the ranks (under mpirun each rank is one GPU). */
+static size_t peak_over_ranks(rl_comm *comm, size_t mine) {
+    uint64_t v = mine, *all = malloc(sizeof v * (size_t)comm->size);
+    size_t peak = mine;
+    if (all && comm->all_gather(comm, &v, all, sizeof v) == 0)
+        for (int r = 0; r < comm->size; r++) peak = all[r] > peak ? (size_t)all[r] : peak;
+    free(all);
+    return peak;
+}
+
+/* Under mpirun (with --fsdp) every rank runs the whole forward on its GPU; rank 0 prints. */
+static int bench_dit(rl_backend *be, rl_comm *comm, const char *model, const char *size, int64_t frames, int64_t iters,
+                     int64_t warmup, const rl_mem_flags *mf) {
     rl_wan_dit_config cfg;
     int W, H;
     RL_TRY(wan_dit_config_named(model, &cfg));
@@ -48,13 +61,15 @@ static int bench_dit(rl_backend *be, const char *model, const char *size, int64_
     rl_wan_dit m;
     rl_wan_dit_options lo;
     size_t io_bytes = (size_t)(2 * 16 * T * h * w + 512 * cfg.text_dim) * sizeof(float); /* x, y, context */
-    RL_TRY(rl_mem_flags_apply(mf, be, &cfg, L, io_bytes, &lo));
+    RL_TRY(rl_mem_flags_apply(mf, be, comm, &cfg, L, io_bytes, &lo));
     double t0 = rl_time_now();
     RL_TRY(wan_dit_init_random_opts(&m, &cfg, be, 1, &lo));
     RL_TRY(be->synchronize(be));
     char wb[32], pk[32];
-    printf("dit %s: %s of random %s weights made in %.1f s\n", model, rl_bytes_str(m.weight_bytes, wb, sizeof wb),
-           rl_dtype_name(be->weight_dtype), rl_time_now() - t0);
+    rl_bytes_str(m.weight_bytes, wb, sizeof wb);
+    if (comm->rank == 0)
+        printf("dit %s: %s of random %s weights made in %.1f s%s\n", model, wb, rl_dtype_name(be->weight_dtype),
+               rl_time_now() - t0, m.fsdp ? " (this rank's shards and the whole non-block weights)" : "");
     int64_t xs[4] = {16, T, h, w}, cs[2] = {512, cfg.text_dim};
     rl_tensor x, y, ctx;
     int rc = alloc_random(be, &x, RL_F32, 4, xs, 2);
@@ -67,13 +82,15 @@ static int bench_dit(rl_backend *be, const char *model, const char *size, int64_
     for (int64_t i = 0; rc == 0 && i < iters; i++) rc = wan_dit_forward(&m, &y, &x, 999.0, &ctx);
     if (rc == 0) rc = be->synchronize(be);
     double s = (rl_time_now() - t0) / (double)iters;
-    if (rc == 0)
+    size_t peak = peak_over_ranks(comm, rl_mem_peak(be->device));
+    int n_off = m.fsdp ? wan_fsdp_offload_blocks(m.fsdp) : wan_offload_blocks(m.offload);
+    if (rc == 0 && comm->rank == 0)
         printf("dit %s %dx%dx%lld (%lld tokens) on %s: %.1f ms/forward, %.1f model TFLOP/s, peak %s (weights %s), "
-               "activations %s, offload %d blocks (%s pinned host)\n", model, W, H, (long long)frames, (long long)L,
-               be->name, s * 1e3, dit_flops(&cfg, (double)L) / s / 1e12,
-               rl_bytes_str(rl_mem_peak(be->device), pk, sizeof pk), wb,
-               rl_bytes_str(m.peak_activation_bytes, (char[32]){0}, 32), wan_offload_blocks(m.offload),
-               rl_bytes_str(rl_mem_pinned(), (char[32]){0}, 32));
+               "activations %s, offload %d blocks (%s pinned host), fsdp %d ranks, gathers %.1f ms/forward\n", model,
+               W, H, (long long)frames, (long long)L, be->name, s * 1e3, dit_flops(&cfg, (double)L) / s / 1e12,
+               rl_bytes_str(peak, pk, sizeof pk), wb, rl_bytes_str(m.peak_activation_bytes, (char[32]){0}, 32), n_off,
+               rl_bytes_str(rl_mem_pinned(), (char[32]){0}, 32), wan_fsdp_world(m.fsdp),
+               wan_fsdp_gather_seconds(m.fsdp) * 1e3 / (double)(iters + warmup));
     free_tensor(be, &x);
     free_tensor(be, &y);
     free_tensor(be, &ctx);
@@ -154,7 +171,7 @@ int cmd_bench(int argc, char **argv) {
         {"--warmup", NULL, NULL, RL_OPT_INT, &warmup, "1", "N", "untimed iterations first", 0, 1000, 0},
         {"--backend", NULL, "RAYLIGHT_BACKEND", RL_OPT_STR, &backend, "cuda", "NAME", "cpu or cuda", 0, 0, 0},
     };
-    rl_mem_flags_rows(&mf, opts + 10); /* dit: --offload-blocks, --vram-limit, --auto-plan */
+    rl_mem_flags_rows(&mf, opts + 10); /* dit: --offload-blocks, --vram-limit, --auto-plan, --fsdp */
     rl_args a = {"bench", "bench dit|attention|vae [options]",
                  "Times one module on random full-size weights and prints figures (never pass/fail).", opts,
                  (int)(sizeof opts / sizeof *opts), 1, 1, NULL, 0, 0};
@@ -166,9 +183,20 @@ int cmd_bench(int argc, char **argv) {
     char what[32];
     snprintf(what, sizeof what, "%s", a.positional[0]);
     free(a.positional);
+    if (!strcmp(what, "dit")) { /* under mpirun: one GPU per rank, --fsdp over the ranks */
+        rl_world world;
+        RL_TRY(rl_world_init(NULL, NULL, &world));
+        rl_comm *comm = rl_comm_world_host();
+        if (!comm) return -1;
+        rl_backend *be = !strcmp(backend, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(backend);
+        int rc = be ? bench_dit(be, comm, model, size, frames, iters, warmup, &mf) : rl_error_wrap("--backend %s", backend);
+        comm->destroy(comm);
+        if (rc == 0) rl_world_finalize();
+        else if (world.size > 1) rl_error_wrap("rank %d", world.rank);
+        return rc;
+    }
     rl_backend *be = rl_backend_by_name(backend);
     if (!be) return rl_error_wrap("--backend %s", backend);
-    if (!strcmp(what, "dit")) return bench_dit(be, model, size, frames, iters, warmup, &mf);
     if (!strcmp(what, "attention")) return bench_attention(be, heads, tokens, head_dim, iters, warmup);
     if (!strcmp(what, "vae")) return bench_vae(be, size, frames, (int)tile);
     return rl_error_set("bench: unknown target '%s'; use dit, attention or vae", what);

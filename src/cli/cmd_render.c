@@ -77,6 +77,7 @@ static void print_summary_json(const rl_t2v_request *r, const rl_t2v_report *rep
     cJSON_AddStringToObject(j, "latents_hash", hash);
     cJSON_AddNumberToObject(j, "seconds_per_step", rep->seconds_per_step);
     cJSON_AddNumberToObject(j, "offload_blocks", rep->offload_blocks);
+    cJSON_AddNumberToObject(j, "fsdp_ranks", rep->fsdp_ranks);
     cJSON *stages = cJSON_AddObjectToObject(j, "stages");
     for (int s = 0; s < RL_STAGE_COUNT; s++) {
         cJSON *st = cJSON_AddObjectToObject(stages, rl_stage_names[s]);
@@ -84,6 +85,7 @@ static void print_summary_json(const rl_t2v_request *r, const rl_t2v_report *rep
         cJSON_AddNumberToObject(st, "peak_device_bytes", (double)rep->peak_bytes[s]);
         cJSON_AddNumberToObject(st, "peak_host_bytes", (double)rep->host_peak_bytes[s]);
         cJSON_AddNumberToObject(st, "pinned_host_bytes", (double)rep->pinned_bytes[s]); /* offloaded DiT blocks */
+        cJSON_AddNumberToObject(st, "weight_bytes_read", (double)rep->bytes_read[s]); /* rank 0's, from the file */
     }
     char *text = cJSON_Print(j);
     printf("%s\n", text);
@@ -224,7 +226,7 @@ int cmd_render(int argc, char **argv) {
     r.crf = (int)o.crf, r.vae_tile = (int)o.vae_tile, r.save_latents = o.save_latents, r.output = o.output;
     r.progress = !o.quiet;
     r.parallel = (rl_plan_request){(int)o.ulysses, (int)o.ring, o.cfg_parallel, 0};
-    r.offload_blocks = (int)mf.offload_blocks, r.auto_plan = mf.auto_plan;
+    r.offload_blocks = (int)mf.offload_blocks, r.auto_plan = mf.auto_plan, r.fsdp = mf.fsdp;
     int is_random = 0;
     if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
         rl_seed_parse(o.seed, &r.seed, &is_random) != 0)

@@ -123,6 +123,23 @@ static int forward_planned(rl_wan_dit *m, rl_backend *be, rl_comm *comm, const r
     return rc;
 }
 
+/* --verbose: every rank's file bytes read, device peak and pinned bytes, printed by rank 0. */
+static int report_ranks(const rl_wan_dit *m, rl_backend *be, rl_comm *comm) {
+    uint64_t mine[3] = {m->file_bytes_read, rl_mem_peak(be->device), rl_mem_pinned()};
+    uint64_t *all = malloc(sizeof mine * (size_t)comm->size);
+    if (!all) return rl_error_set("out of host memory for the rank report");
+    int rc = comm->all_gather(comm, mine, all, sizeof mine);
+    for (int r = 0; rc == 0 && r < comm->size; r++) {
+        char b[3][32];
+        rl_log(RL_LOG_VERBOSE, "rank %d: read %s of the weight file (%llu bytes), peak %s device, %s pinned host%s\n", r,
+               rl_bytes_str(all[3 * r], b[0], 32), (unsigned long long)all[3 * r],
+               rl_bytes_str(all[3 * r + 1], b[1], 32), rl_bytes_str(all[3 * r + 2], b[2], 32),
+               m->fsdp ? " (--fsdp)" : "");
+    }
+    free(all);
+    return rc;
+}
+
 /* Loads, checks against the model, runs, writes (rank 0). Host tensors are owned by the caller. */
 static int run_model(const char *weights, const char *inputs, const char *out, rl_backend *be, rl_comm *comm,
                      const rl_plan_request *req, const rl_tensor *x, const rl_tensor *t, const rl_tensor *ctx,
@@ -133,7 +150,7 @@ static int run_model(const char *weights, const char *inputs, const char *out, r
     rl_wan_dit_options lo;
     RL_TRY(wan_dit_read_config(weights, be, &cfg));
     size_t io_bytes = 2 * rl_tensor_nbytes(x) + rl_tensor_nbytes(ctx); /* x, y (as large), context */
-    RL_TRY(rl_mem_flags_apply(mf, be, &cfg, rl_tensor_numel(x) / x->shape[0] / 4, io_bytes, &lo));
+    RL_TRY(rl_mem_flags_apply(mf, be, comm, &cfg, rl_tensor_numel(x) / x->shape[0] / 4, io_bytes, &lo));
     double t0 = rl_time_now();
     RL_TRY(wan_dit_load_opts(&m, weights, be, &lo));
     char desc[256], b1[32], b2[32];
@@ -167,6 +184,7 @@ static int run_model(const char *weights, const char *inputs, const char *out, r
                rl_bytes_str(m.peak_activation_bytes, b2, sizeof b2));
     }
     if (rc == 0 && !planned) rc = be->download(be, host_y, dy.data, rl_tensor_nbytes(&dy));
+    if (rc == 0) rc = report_ranks(&m, be, comm);
     if (rc == 0 && comm->rank == 0) {
         rl_st_writer *w = rl_st_writer_new();
         if (!w) rc = rl_error_set("out of memory for the writer");
@@ -186,9 +204,9 @@ static int run_model(const char *weights, const char *inputs, const char *out, r
 int eval_dit(int argc, char **argv) {
     const char *weights = NULL, *inputs = NULL, *out = NULL, *backend = NULL;
     int64_t ulysses = 0, ring = 0;
-    int cfg_parallel = 0;
+    int cfg_parallel = 0, verbose = 0;
     rl_mem_flags mf;
-    rl_opt opts[7 + RL_MEM_FLAG_ROWS] = {
+    rl_opt opts[8 + RL_MEM_FLAG_ROWS] = {
         {"--weights", NULL, NULL, RL_OPT_STR, &weights, NULL, "FILE",
          "Wan 2.1 DiT .safetensors (official, ComfyUI or diffusers layout; f32/bf16/f16/fp8)", 0, 0, 0},
         {"--inputs", NULL, NULL, RL_OPT_STR, &inputs, NULL, "FILE",
@@ -198,10 +216,11 @@ int eval_dit(int argc, char **argv) {
         {"--ulysses", NULL, "RAYLIGHT_ULYSSES", RL_OPT_INT, &ulysses, "0", "N", "Ulysses degree (0 = automatic plan over the ranks)", 0, 4096, 0},
         {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
         {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &cfg_parallel, NULL, NULL, "accepted for symmetry with the render command; refused (one forward has no unconditional pass)", 0, 0, 0},
+        {"--verbose", "-v", "RAYLIGHT_VERBOSE", RL_OPT_FLAG, &verbose, NULL, NULL, "the plan, timings, and every rank's file bytes read and device peak", 0, 0, 0},
     };
-    rl_mem_flags_rows(&mf, opts + 7);
+    rl_mem_flags_rows(&mf, opts + 8);
     rl_args a = {"eval dit", "eval dit --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors "
-                 "[--backend cpu|cuda] [--ulysses N] [--ring N] [--offload-blocks N] [--vram-limit GiB [--auto-plan]]"
+                 "[--backend cpu|cuda] [--ulysses N] [--ring N] [--fsdp] [--offload-blocks N] [--vram-limit GiB [--auto-plan]]"
                  "   (under mpirun: rank 0 writes)",
                  "Runs the Wan 2.1 DiT once on x, t and context from a file and writes y.", opts,
                  (int)(sizeof opts / sizeof *opts), 0, 0, NULL, 0, 0};
@@ -212,6 +231,7 @@ int eval_dit(int argc, char **argv) {
     RL_TRY(rl_args_parse(&a, argc, argv));
     free(a.positional);
     if (a.help) return 0;
+    if (verbose) rl_log_set_level(RL_LOG_VERBOSE);
     if (!weights) return rl_error_set("eval dit: --weights FILE.safetensors is required");
     if (!inputs) return rl_error_set("eval dit: --inputs FILE.safetensors is required");
     if (!out) return rl_error_set("eval dit: --out FILE.safetensors is required");

@@ -82,19 +82,87 @@ static const rl_st_tensor *find_scale(const rl_weights *w, const char *file_name
     return s;
 }
 
-int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
-                             rl_tensor *out) {
-    memset(out, 0, sizeof *out);
-    if (w->random) return load_random(w, canonical, dt, ndim, shape, out);
+/* The file's tensor for canonical, its shape checked against `shape`; NULL with
+ * *absent = 1 when the file lacks it, NULL with an error on a shape mismatch. */
+static const rl_st_tensor *find_checked(rl_weights *w, const char *canonical, int ndim, const int64_t *shape,
+                                        int *absent) {
+    *absent = 0;
     const rl_st_tensor *t = rl_checkpoint_find(&w->st, &w->ck, canonical);
-    if (!t) return 1;
+    if (!t) {
+        *absent = 1;
+        return NULL;
+    }
     if (!shapes_match(t, ndim, shape)) {
         char want[96], got[96];
         shape_text(ndim, shape, want, sizeof want);
         shape_text(t->ndim, t->shape, got, sizeof got);
-        return rl_error_set("%s: tensor '%s' has shape %s but this model needs %s; the file is for another model "
-                            "size or is damaged", w->st.path, t->name, got, want);
+        rl_error_set("%s: tensor '%s' has shape %s but this model needs %s; the file is for another model "
+                     "size or is damaged", w->st.path, t->name, got, want);
+        return NULL;
     }
+    return t;
+}
+
+/* f[0..n) *= the tensor's fp8 scale, when it is an fp8 tensor with one. */
+static int apply_fp8_scale(rl_weights *w, const rl_st_tensor *t, float *f, int64_t n) {
+    if (t->dtype != RL_F8_E4M3 && t->dtype != RL_F8_E5M2) return 0;
+    const rl_st_tensor *s = find_scale(w, t->name);
+    if (!s) return 0;
+    float scale = 0;
+    if (s->dtype == RL_ST_OPAQUE || s->nbytes / rl_dtype_size(s->dtype) != 1)
+        return rl_error_set("%s: scale tensor '%s' should hold one value", w->st.path, s->name);
+    RL_TRY(rl_st_read_as(&w->st, s, RL_F32, &scale));
+    for (int64_t i = 0; i < n; i++) f[i] *= scale;
+    return 0;
+}
+
+int rl_weights_read_part(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                         int64_t e0, int64_t e1, void *dst) {
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++) numel *= shape[i];
+    if (e0 < 0 || e1 < e0 || e1 > numel)
+        return rl_error_set("reading elements [%lld, %lld) of '%s', which has %lld (a bug: please report)",
+                            (long long)e0, (long long)e1, canonical, (long long)numel);
+    const size_t es = rl_dtype_size(dt), n = (size_t)(e1 - e0);
+    if (w->random) { /* the whole tensor made as rl_weights_load makes it, then the part kept */
+        rl_tensor full;
+        RL_TRY(load_random(w, canonical, dt, ndim, shape, &full));
+        int rc = n ? w->be->download(w->be, dst, (uint8_t *)full.data + (size_t)e0 * es, n * es) : 0;
+        rl_weights_free_tensor(w, &full);
+        return rc;
+    }
+    int absent;
+    const rl_st_tensor *t = find_checked(w, canonical, ndim, shape, &absent);
+    if (absent)
+        return rl_error_set("%s: the %s (%s layout) lacks tensor '%s'; the file is incomplete or for another model",
+                            w->st.path, rl_model_kind_name(w->ck.kind), rl_layout_name(w->ck.layout), canonical);
+    if (!t) return -1;
+    if (t->dtype == RL_ST_OPAQUE)
+        return rl_error_set("%s: tensor '%s' has dtype %s, which is not a weight dtype", w->st.path, t->name,
+                            t->file_dtype);
+    if (n == 0) return 0;
+    const size_t fes = rl_dtype_size(t->dtype);
+    void *raw = malloc(n * fes);
+    float *f = malloc(n * sizeof(float));
+    int rc = raw && f ? 0 : rl_error_set("out of host memory reading part of tensor '%s' from %s", t->name, w->st.path);
+    /* only this rank's bytes are read: [e0, e1) in the file's own element size */
+    if (rc == 0) rc = rl_st_read_range(&w->st, t, (uint64_t)e0 * fes, (uint64_t)(n * fes), raw);
+    if (rc == 0) rl_convert(f, RL_F32, raw, t->dtype, n);
+    if (rc == 0) rc = apply_fp8_scale(w, t, f, (int64_t)n);
+    if (rc == 0) rl_convert(dst, dt, f, RL_F32, n);
+    free(raw);
+    free(f);
+    return rc;
+}
+
+int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                             rl_tensor *out) {
+    memset(out, 0, sizeof *out);
+    if (w->random) return load_random(w, canonical, dt, ndim, shape, out);
+    int absent;
+    const rl_st_tensor *t = find_checked(w, canonical, ndim, shape, &absent);
+    if (absent) return 1;
+    if (!t) return -1;
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) numel *= shape[i];
     float *f = malloc((size_t)numel * sizeof(float) + 1);
@@ -105,16 +173,7 @@ int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, 
         return rl_error_set("out of host memory reading tensor '%s' from %s", t->name, w->st.path);
     }
     int rc = rl_st_read_as(&w->st, t, RL_F32, f);
-    if (rc == 0 && (t->dtype == RL_F8_E4M3 || t->dtype == RL_F8_E5M2)) {
-        const rl_st_tensor *s = find_scale(w, t->name);
-        if (s) {
-            float scale = 0;
-            if (s->dtype == RL_ST_OPAQUE || s->nbytes / rl_dtype_size(s->dtype) != 1)
-                rc = rl_error_set("%s: scale tensor '%s' should hold one value", w->st.path, s->name);
-            else rc = rl_st_read_as(&w->st, s, RL_F32, &scale);
-            for (int64_t i = 0; rc == 0 && i < numel; i++) f[i] *= scale;
-        }
-    }
+    if (rc == 0) rc = apply_fp8_scale(w, t, f, numel);
     if (rc == 0 && dt != RL_F32) rl_convert(conv, dt, f, RL_F32, (size_t)numel);
     void *dev = NULL;
     size_t nbytes = (size_t)numel * rl_dtype_size(dt);

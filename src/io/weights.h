@@ -37,6 +37,13 @@ int rl_weights_load(rl_weights *w, const char *canonical, rl_dtype dt, int ndim,
 /* As rl_weights_load; returns 1 (out zeroed) when the file lacks the tensor. */
 int rl_weights_load_optional(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
                              rl_tensor *out);
+/* Elements [e0, e1) of the canonical tensor (its flat order; `shape` checked as
+ * in rl_weights_load) converted to dt, fp8 dequantised with the tensor's scale,
+ * into host memory dst. Only those bytes of the file are read (FSDP shards; the
+ * file's rl_safetensors.bytes_read counts them). A random loader makes the whole
+ * tensor and keeps the part, so a shard equals the same part of a whole load. */
+int rl_weights_read_part(rl_weights *w, const char *canonical, rl_dtype dt, int ndim, const int64_t *shape,
+                         int64_t e0, int64_t e1, void *dst);
 /* Shape of a canonical tensor as stored (for architecture detection); -1 if absent. */
 int rl_weights_shape(const rl_weights *w, const char *canonical, int *ndim, int64_t *shape);
 void rl_weights_free_tensor(rl_weights *w, rl_tensor *t);

@@ -5,6 +5,9 @@
  * before umt5_encode returns. */
 #include "models/umt5.h"
 
+#include "comm/comm.h"
+#include "models/umt5_fsdp.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,7 @@ static void free_tensor(rl_backend *be, rl_tensor *t) {
 
 void umt5_free(rl_umt5 *m) {
     if (!m->be) return;
+    umt5_fsdp_free(m->fsdp); /* sharded layers' tensors have no storage of their own: free_tensor skips them */
     free_tensor(m->be, &m->token_embedding);
     free_tensor(m->be, &m->norm);
     for (int64_t i = 0; m->blocks && i < m->cfg.layers; i++) {
@@ -116,7 +120,9 @@ void umt5_free(rl_umt5 *m) {
     memset(m, 0, sizeof *m);
 }
 
-int umt5_load(rl_umt5 *m, const char *path, rl_backend *be) {
+int umt5_load(rl_umt5 *m, const char *path, rl_backend *be) { return umt5_load_fsdp(m, path, be, NULL); }
+
+int umt5_load_fsdp(rl_umt5 *m, const char *path, rl_backend *be, rl_comm *fsdp) {
     memset(m, 0, sizeof *m);
     if (!be->embedding)
         return rl_error_set("backend '%s' has no embedding op, which the umT5 encoder needs", be->name);
@@ -135,9 +141,12 @@ int umt5_load(rl_umt5 *m, const char *path, rl_backend *be) {
         if (be->weight_dtype != RL_F32 && et == RL_F32) et = be->weight_dtype;
         rc = load2(&w, "token_embedding.weight", et, m->cfg.vocab, m->cfg.dim, &m->token_embedding);
     }
-    for (int64_t i = 0; rc == 0 && i < m->cfg.layers; i++) rc = load_block(&w, &m->cfg, i, &m->blocks[i]);
+    if (rc == 0 && fsdp && fsdp->size > 1) rc = umt5_fsdp_load(m, &w, fsdp);
+    else
+        for (int64_t i = 0; rc == 0 && i < m->cfg.layers; i++) rc = load_block(&w, &m->cfg, i, &m->blocks[i]);
     if (rc == 0) rc = load1(&w, "norm.weight", m->cfg.dim, &m->norm);
     m->weight_bytes = w.device_bytes;
+    m->file_bytes_read = w.st.bytes_read;
     rl_weights_close(&w);
     if (rc != 0) {
         umt5_free(m);
@@ -279,8 +288,11 @@ static int encode_run(rl_umt5 *m, umt5_acts *a, const int32_t *ids, int64_t n, i
     RL_TRY(rc);
     RL_TRY(be->embedding(be, &a->x, &m->token_embedding, &a->ids)); /* no sqrt(dim) scaling in T5 */
     int64_t kv_len = L > n ? n : 0;
+    if (m->fsdp) RL_TRY(umt5_fsdp_begin(m->fsdp));
     for (int64_t i = 0; i < c->layers; i++) {
-        if (attention_block(be, a, &m->blocks[i], c, L, kv_len) != 0 || ffn_block(be, a, &m->blocks[i], c) != 0)
+        const rl_umt5_block *b = &m->blocks[i]; /* or gathered from the ranks' shards */
+        if ((m->fsdp && umt5_fsdp_ready(m->fsdp, m, i, &b) != 0) || attention_block(be, a, b, c, L, kv_len) != 0 ||
+            ffn_block(be, a, b, c) != 0 || (m->fsdp && umt5_fsdp_release(m->fsdp, i) != 0))
             return rl_error_wrap("umT5 layer %lld", (long long)i);
     }
     rl_tensor real = rl_tensor_slice(&a->x, 0, 0, n); /* the first n rows: contiguous */

@@ -47,6 +47,9 @@ typedef struct {
     rl_tensor fc2;      /* [D, F] (wo) */
 } rl_umt5_block;
 
+typedef struct rl_umt5_fsdp rl_umt5_fsdp; /* sharded layers (models/umt5_fsdp.h) */
+typedef struct rl_comm rl_comm;
+
 typedef struct {
     rl_umt5_config cfg;
     rl_backend *be;
@@ -54,6 +57,8 @@ typedef struct {
     rl_umt5_block *blocks;     /* [layers] */
     rl_tensor norm;            /* [D] f32: final RMSNorm gain */
     size_t weight_bytes;       /* on the device */
+    rl_umt5_fsdp *fsdp;        /* NULL: layers whole; else each layer a shard, gathered before use */
+    uint64_t file_bytes_read;  /* bytes this rank read from the weight file */
 } rl_umt5;
 
 /* Architecture from the shapes of an opened umT5 checkpoint; -1 with an error
@@ -65,6 +70,11 @@ void umt5_describe(const rl_umt5_config *cfg, char *buf, size_t n);
 /* Opens path (any layout io/checkpoint.h knows), detects the config, loads every
  * weight onto be and closes the file. */
 int umt5_load(rl_umt5 *m, const char *path, rl_backend *be);
+/* As umt5_load; with fsdp (--fsdp, more than one rank) each rank reads and keeps
+ * only its shard of every layer (the token embedding and final norm stay whole)
+ * and every rank must then encode the same ids in step (the layers' gathers are
+ * collectives over fsdp). */
+int umt5_load_fsdp(rl_umt5 *m, const char *path, rl_backend *be, rl_comm *fsdp);
 void umt5_free(rl_umt5 *m);
 
 /* The relative-position bucket of rel = key_pos - query_pos (bidirectional), with

@@ -11,6 +11,7 @@
  * Names of the pieces follow the reference's module names; see the spec, §3.
  */
 #include "models/wan_dit.h"
+#include "models/wan_dit_fsdp.h"
 #include "models/wan_dit_offload.h"
 #include "sampler/noise.h"
 
@@ -223,7 +224,9 @@ static int load_block(rl_wan_dit *m, rl_weights *w, int64_t i, rl_wan_block *b) 
     return load_linear(m, w, key, m->be->weight_dtype, D, F, &b->ffn2);
 }
 
-static int load_all(rl_wan_dit *m, rl_weights *w) {
+static int use_fsdp(const rl_wan_dit_options *opt) { return opt && opt->fsdp && opt->fsdp->size > 1; }
+
+static int load_all(rl_wan_dit *m, rl_weights *w, const rl_wan_dit_options *opt) {
     const rl_wan_dit_config *c = &m->cfg;
     const int64_t D = c->dim;
     const rl_dtype dt = m->be->weight_dtype;
@@ -240,6 +243,8 @@ static int load_all(rl_wan_dit *m, rl_weights *w) {
     int64_t hm[2] = {2, D};
     RL_TRY(load_t(m, w, "head.modulation", RL_F32, 2, hm, &m->head_modulation));
     RL_TRY(load_linear(m, w, "head.head", RL_F32, c->out_dim * 4, D, &m->head));
+    /* --fsdp: only this rank's shard of each block is read and kept */
+    if (use_fsdp(opt)) return wan_fsdp_load(m, w, opt->fsdp, opt->offload_blocks);
     /* An offloaded block passes through the device once (its weights converted
      * there) and moves to pinned host memory before the next loads. */
     for (int64_t i = 0; i < c->num_layers; i++) {
@@ -253,7 +258,7 @@ static int load_all(rl_wan_dit *m, rl_weights *w) {
 }
 
 static int offload_setup(rl_wan_dit *m, const rl_wan_dit_options *opt) {
-    if (!opt || opt->offload_blocks == 0) return 0;
+    if (!opt || opt->offload_blocks == 0 || use_fsdp(opt)) return 0; /* fsdp offloads shards itself */
     return wan_offload_create(&m->offload, m->be, &m->cfg, opt->offload_blocks, opt->offload_slots);
 }
 
@@ -281,8 +286,9 @@ int wan_dit_load_opts(rl_wan_dit *m, const char *path, rl_backend *be, const rl_
         if (!m->blocks) rc = rl_error_set("out of host memory for the block table of %s", path);
     }
     if (rc == 0) rc = offload_setup(m, opt);
-    if (rc == 0) rc = load_all(m, &w);
+    if (rc == 0) rc = load_all(m, &w, opt);
     m->weight_bytes = w.device_bytes;
+    m->file_bytes_read = w.st.bytes_read;
     rl_weights_close(&w);
     if (rc != 0) {
         wan_dit_free(m);
@@ -315,7 +321,7 @@ int wan_dit_init_random_opts(rl_wan_dit *m, const rl_wan_dit_config *cfg, rl_bac
     rl_weights w;
     rl_weights_init_random(&w, be, seed, 0.02f);
     int rc = offload_setup(m, opt);
-    if (rc == 0) rc = load_all(m, &w);
+    if (rc == 0) rc = load_all(m, &w, opt);
     m->weight_bytes = w.device_bytes;
     if (rc != 0) wan_dit_free(m);
     return rc;
@@ -341,6 +347,7 @@ static void free_attention(rl_wan_dit *m, rl_wan_attention *a) {
 void wan_dit_free(rl_wan_dit *m) {
     if (!m->be) return;
     wan_offload_free(m->offload); /* offloaded blocks' tensors have no device storage: free_t skips them */
+    wan_fsdp_free(m->fsdp);       /* so have sharded blocks' */
     free_linear(m, &m->patch);
     free_linear(m, &m->text1);
     free_linear(m, &m->text2);
@@ -566,12 +573,19 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     return 0;
 }
 
+/* Block i's weights: resident, streamed into a device slot, or gathered from the ranks' shards. */
+static int block_ready(rl_wan_dit *m, int64_t i, const rl_wan_block **blk) {
+    return m->fsdp ? wan_fsdp_ready(m->fsdp, m, i, blk) : wan_offload_ready(m->offload, m, i, blk);
+}
+static int block_release(rl_wan_dit *m, int64_t i) {
+    return m->fsdp ? wan_fsdp_release(m->fsdp, i) : wan_offload_release(m->offload, i);
+}
+
 int wan_dit_run_blocks(rl_wan_dit *m, rl_tensor *tokens, const rl_wan_step *st, rl_arena *a) {
-    RL_TRY(wan_offload_begin(m->offload));
+    RL_TRY(m->fsdp ? wan_fsdp_begin(m->fsdp) : wan_offload_begin(m->offload));
     for (int64_t i = 0; i < m->cfg.num_layers; i++) {
-        const rl_wan_block *blk; /* resident, or streamed into a device slot */
-        if (wan_offload_ready(m->offload, m, i, &blk) != 0 || wan_block_forward(m, blk, tokens, st, a) != 0 ||
-            wan_offload_release(m->offload, i) != 0)
+        const rl_wan_block *blk;
+        if (block_ready(m, i, &blk) != 0 || wan_block_forward(m, blk, tokens, st, a) != 0 || block_release(m, i) != 0)
             return rl_error_wrap("wan dit block %lld", (long long)i);
     }
     return 0;

@@ -57,11 +57,16 @@ typedef int (*rl_wan_self_attention_fn)(void *ctx, rl_backend *be, rl_tensor *ou
 
 /* Block swap state (models/wan_dit_offload.h). */
 typedef struct rl_wan_offload rl_wan_offload;
+/* Sharded blocks (models/wan_dit_fsdp.h) and the ranks they are sharded over (comm/comm.h). */
+typedef struct rl_wan_fsdp rl_wan_fsdp;
+typedef struct rl_comm rl_comm;
 
 /* Loading choices; a NULL pointer means the defaults (everything resident). */
 typedef struct {
     int offload_blocks; /* blocks kept in pinned host memory and streamed in (--offload-blocks) */
     int offload_slots;  /* device slots they rotate through (0 = 2) */
+    rl_comm *fsdp;      /* --fsdp: every block sharded over these ranks (NULL or one rank: whole blocks);
+                         * with offload_blocks, those blocks' shards live in pinned host memory */
 } rl_wan_dit_options;
 
 typedef struct {
@@ -76,6 +81,8 @@ typedef struct {
     rl_wan_block *blocks;       /* [num_layers] */
     size_t weight_bytes;        /* on the device (offloaded blocks not counted) */
     rl_wan_offload *offload;    /* NULL: every block resident */
+    rl_wan_fsdp *fsdp;          /* NULL: blocks whole; else every block is a shard, gathered before use */
+    uint64_t file_bytes_read;   /* bytes this rank read from the weight file (0 for random weights) */
     rl_wan_self_attention_fn self_attention; /* NULL = wan_self_attention_local */
     void *self_attention_ctx;
     size_t peak_activation_bytes; /* of the last forward */

@@ -10,11 +10,12 @@
  */
 #include "models/wan_dit_offload.h"
 
+#include "models/wan_dit_fsdp.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #define OFFLOAD_ALIGN 256
-#define BLOCK_TENSORS 27
 
 struct rl_wan_offload {
     rl_backend *be;
@@ -22,7 +23,7 @@ struct rl_wan_offload {
     int n_off, n_slots;
     int *order;          /* [n_off] offloaded block indices, ascending (forward order) */
     void **host;         /* [n_layers] packed pinned buffer, NULL for a resident block */
-    size_t off[BLOCK_TENSORS]; /* byte offset of each tensor in a packed block */
+    size_t off[WAN_BLOCK_TENSORS]; /* byte offset of each tensor in a packed block */
     size_t block_bytes;  /* packed size (every block has the same shapes) */
     void *slot_mem[RL_COPY_SLOTS];   /* device, block_bytes each */
     int64_t slot_block[RL_COPY_SLOTS]; /* block copied (or being copied) into the slot, -1 free */
@@ -34,7 +35,7 @@ struct rl_wan_offload {
 static size_t align_up(size_t n) { return (n + OFFLOAD_ALIGN - 1) / OFFLOAD_ALIGN * OFFLOAD_ALIGN; }
 
 /* The tensors of a block in the packing order. */
-static void block_tensors(rl_wan_block *b, rl_tensor **t) {
+void wan_block_tensors(rl_wan_block *b, rl_tensor **t) {
     int k = 0;
     t[k++] = &b->modulation;
     rl_wan_attention *at[2] = {&b->self_attn, &b->cross_attn};
@@ -50,7 +51,7 @@ static void block_tensors(rl_wan_block *b, rl_tensor **t) {
 }
 
 /* A block's tensor headers (no storage) as wan_dit.c loads them. */
-static void block_shapes(const rl_wan_dit_config *c, rl_dtype wdt, rl_wan_block *b) {
+void wan_block_shapes(const rl_wan_dit_config *c, rl_dtype wdt, rl_wan_block *b) {
     const int64_t D = c->dim, F = c->ffn_dim;
     memset(b, 0, sizeof *b);
     b->modulation = rl_tensor_make(NULL, RL_F32, RL_DEVICE_CPU, 2, (int64_t[]){6, D});
@@ -74,11 +75,11 @@ static void block_shapes(const rl_wan_dit_config *c, rl_dtype wdt, rl_wan_block 
 
 size_t wan_dit_block_bytes(const rl_wan_dit_config *c, rl_dtype wdt, int aligned) {
     rl_wan_block b;
-    rl_tensor *t[BLOCK_TENSORS];
-    block_shapes(c, wdt, &b);
-    block_tensors(&b, t);
+    rl_tensor *t[WAN_BLOCK_TENSORS];
+    wan_block_shapes(c, wdt, &b);
+    wan_block_tensors(&b, t);
     size_t n = 0;
-    for (int k = 0; k < BLOCK_TENSORS; k++) n += aligned ? align_up(rl_tensor_nbytes(t[k])) : rl_tensor_nbytes(t[k]);
+    for (int k = 0; k < WAN_BLOCK_TENSORS; k++) n += aligned ? align_up(rl_tensor_nbytes(t[k])) : rl_tensor_nbytes(t[k]);
     return n;
 }
 
@@ -92,6 +93,9 @@ size_t wan_dit_other_bytes(const rl_wan_dit_config *c, rl_dtype wdt) {
 }
 
 /* ---------------------------------------------------------------- setup */
+
+/* Block i is offloaded when floor((i+1)N/L) steps: N blocks spread evenly, the last one always among them. */
+int wan_offload_picks(int64_t L, int64_t n, int64_t i) { return (i + 1) * n / L > i * n / L; }
 
 int wan_offload_create(rl_wan_offload **out, rl_backend *be, const rl_wan_dit_config *cfg, int n_offload,
                        int n_slots) {
@@ -118,16 +122,15 @@ int wan_offload_create(rl_wan_offload **out, rl_backend *be, const rl_wan_dit_co
         wan_offload_free(o);
         return rl_error_set("out of host memory for the offload table");
     }
-    /* Block i is offloaded when floor((i+1)N/L) steps: N blocks spread evenly, the last one always among them. */
     int k = 0;
     for (int64_t i = 0; i < L; i++)
-        if ((i + 1) * n_offload / L > i * n_offload / L) o->order[k++] = (int)i;
+        if (wan_offload_picks(L, n_offload, i)) o->order[k++] = (int)i;
     RL_ASSERT(k == n_offload);
     rl_wan_block shapes;
-    rl_tensor *t[BLOCK_TENSORS];
-    block_shapes(cfg, be->weight_dtype, &shapes);
-    block_tensors(&shapes, t);
-    for (int j = 0; j < BLOCK_TENSORS; j++) {
+    rl_tensor *t[WAN_BLOCK_TENSORS];
+    wan_block_shapes(cfg, be->weight_dtype, &shapes);
+    wan_block_tensors(&shapes, t);
+    for (int j = 0; j < WAN_BLOCK_TENSORS; j++) {
         o->off[j] = o->block_bytes;
         o->block_bytes += align_up(rl_tensor_nbytes(t[j]));
     }
@@ -145,11 +148,11 @@ int wan_offload_is_host(const rl_wan_offload *o, int64_t i) {
 
 int wan_offload_take(rl_wan_offload *o, int64_t i, rl_wan_block *blk, size_t *device_freed) {
     rl_backend *be = o->be;
-    rl_tensor *t[BLOCK_TENSORS];
-    block_tensors(blk, t);
+    rl_tensor *t[WAN_BLOCK_TENSORS];
+    wan_block_tensors(blk, t);
     *device_freed = 0;
-    for (int k = 0; k < BLOCK_TENSORS; k++) {
-        size_t room = (k + 1 < BLOCK_TENSORS ? o->off[k + 1] : o->block_bytes) - o->off[k];
+    for (int k = 0; k < WAN_BLOCK_TENSORS; k++) {
+        size_t room = (k + 1 < WAN_BLOCK_TENSORS ? o->off[k + 1] : o->block_bytes) - o->off[k];
         if (rl_tensor_nbytes(t[k]) > room || !t[k]->data)
             return rl_error_set("offload: block %lld tensor %d does not match the packed layout (a bug)",
                                 (long long)i, k);
@@ -157,14 +160,14 @@ int wan_offload_take(rl_wan_offload *o, int64_t i, rl_wan_block *blk, size_t *de
     uint8_t *host = be->host_alloc(be, o->block_bytes);
     if (!host) return rl_error_wrap("offloading DiT block %lld", (long long)i);
     memset(host, 0, o->block_bytes); /* the alignment gaps: deterministic bytes */
-    for (int k = 0; k < BLOCK_TENSORS; k++) {
+    for (int k = 0; k < WAN_BLOCK_TENSORS; k++) {
         size_t nb = rl_tensor_nbytes(t[k]);
         if (be->download(be, host + o->off[k], t[k]->data, nb) != 0) {
             be->host_free(be, host, o->block_bytes);
             return rl_error_wrap("offloading DiT block %lld", (long long)i);
         }
     }
-    for (int k = 0; k < BLOCK_TENSORS; k++) {
+    for (int k = 0; k < WAN_BLOCK_TENSORS; k++) {
         size_t nb = rl_tensor_nbytes(t[k]);
         be->free(be, t[k]->data, nb);
         t[k]->data = NULL; /* shape and dtype stay: ready() points them into a slot */
@@ -249,9 +252,9 @@ int wan_offload_ready(rl_wan_offload *o, rl_wan_dit *m, int64_t i, const rl_wan_
     RL_TRY(o->be->wait_copy(o->be, s));
     rl_wan_block *v = &o->view[s];
     *v = m->blocks[i];
-    rl_tensor *t[BLOCK_TENSORS];
-    block_tensors(v, t);
-    for (int k = 0; k < BLOCK_TENSORS; k++) {
+    rl_tensor *t[WAN_BLOCK_TENSORS];
+    wan_block_tensors(v, t);
+    for (int k = 0; k < WAN_BLOCK_TENSORS; k++) {
         t[k]->data = (uint8_t *)o->slot_mem[s] + o->off[k];
         t[k]->device = o->be->device;
     }
@@ -285,6 +288,53 @@ void wan_offload_predict(const rl_wan_dit_config *c, rl_dtype wdt, int64_t token
     p->extra = extra;
     p->total = p->weights + p->slot_bytes + p->activations + p->extra;
     p->host = (size_t)n_offload * wan_dit_block_bytes(c, wdt, 1);
+    p->fsdp = 1;
+}
+
+void wan_mem_predict(const rl_wan_dit_config *c, rl_dtype wdt, int64_t tokens, size_t extra, int n_offload,
+                     int fsdp_world, rl_wan_mem_plan *p) {
+    if (fsdp_world <= 1) {
+        wan_offload_predict(c, wdt, tokens, extra, n_offload, 0, p);
+        return;
+    }
+    rl_fsdp_layout l;
+    memset(p, 0, sizeof *p);
+    if (wan_fsdp_block_layout(c, wdt, fsdp_world, &l) != 0) return;
+    p->offload_blocks = n_offload;
+    p->fsdp = fsdp_world;
+    p->slots = c->num_layers < RL_FSDP_SLOTS ? (int)c->num_layers : RL_FSDP_SLOTS;
+    p->weights = wan_dit_other_bytes(c, wdt) + (size_t)(c->num_layers - n_offload) * l.shard_bytes;
+    p->slot_bytes = (size_t)p->slots * l.full_bytes + (n_offload > 0 ? (size_t)p->slots * l.shard_bytes : 0);
+    p->activations = wan_dit_activation_bytes(c, tokens, tokens);
+    p->extra = extra;
+    p->total = p->weights + p->slot_bytes + p->activations + p->extra;
+    p->host = (size_t)n_offload * l.shard_bytes;
+}
+
+int wan_mem_auto_plan(const rl_wan_dit_config *c, rl_dtype wdt, int64_t tokens, size_t extra, size_t limit, int world,
+                      int force_fsdp, rl_wan_mem_plan *p) {
+    const int shard = world > 1 ? world : 1;
+    if (!force_fsdp) { /* none */
+        wan_mem_predict(c, wdt, tokens, extra, 0, 1, p);
+        if (p->total <= limit) return 0;
+    }
+    for (int n = 0; n <= c->num_layers; n++) { /* fsdp (n = 0), then fsdp + offload n; offload n alone on one rank */
+        if (n == 0 && shard == 1 && !force_fsdp) continue;
+        wan_mem_predict(c, wdt, tokens, extra, n, shard, p);
+        if (p->total <= limit) return 0;
+    }
+    char b[6][32], how[160];
+    if (shard > 1) snprintf(how, sizeof how, "the blocks sharded over %d ranks (--fsdp) and all %lld offloaded", shard,
+                            (long long)c->num_layers);
+    else snprintf(how, sizeof how, "all %lld blocks offloaded (--offload-blocks %lld)", (long long)c->num_layers,
+                  (long long)c->num_layers);
+    return rl_error_set("--auto-plan: nothing fits in --vram-limit %s: even with %s the DiT needs %s (weights kept on "
+                        "the device %s, %d slots %s, activations for %lld tokens %s, latents and text %s); lower "
+                        "--size or --frames, %sor raise --vram-limit",
+                        rl_bytes_str(limit, b[0], 32), how, rl_bytes_str(p->total, b[1], 32),
+                        rl_bytes_str(p->weights, b[2], 32), p->slots, rl_bytes_str(p->slot_bytes, b[3], 32),
+                        (long long)tokens, rl_bytes_str(p->activations, b[4], 32), rl_bytes_str(p->extra, b[5], 32),
+                        shard > 1 ? "use more ranks, " : "run on several GPUs (mpirun -np N) with --fsdp, ");
 }
 
 int wan_offload_auto_plan(const rl_wan_dit_config *c, rl_dtype wdt, int64_t tokens, size_t extra, size_t limit,
@@ -307,9 +357,15 @@ int wan_offload_auto_plan(const rl_wan_dit_config *c, rl_dtype wdt, int64_t toke
 
 void wan_offload_describe_plan(const rl_wan_mem_plan *p, int64_t num_layers, char *buf, size_t n) {
     char b[6][32];
-    char what[64];
-    if (p->offload_blocks == 0) snprintf(what, sizeof what, "no offload (all %lld blocks on the device)",
-                                         (long long)num_layers);
+    char what[96];
+    if (p->fsdp > 1 && p->offload_blocks == 0)
+        snprintf(what, sizeof what, "fsdp over %d ranks (all %lld blocks sharded on the device)", p->fsdp,
+                 (long long)num_layers);
+    else if (p->fsdp > 1)
+        snprintf(what, sizeof what, "fsdp over %d ranks + offload %d of %lld blocks", p->fsdp, p->offload_blocks,
+                 (long long)num_layers);
+    else if (p->offload_blocks == 0) snprintf(what, sizeof what, "no offload (all %lld blocks on the device)",
+                                              (long long)num_layers);
     else snprintf(what, sizeof what, "offload %d of %lld blocks", p->offload_blocks, (long long)num_layers);
     snprintf(buf, n, "%s: predicted peak %s (weights %s, %d slots %s, activations %s, latents and text %s), "
              "%s pinned host memory", what, rl_bytes_str(p->total, b[0], 32), rl_bytes_str(p->weights, b[1], 32),

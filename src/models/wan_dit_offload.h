@@ -22,6 +22,16 @@
 #include "models/wan_dit.h"
 
 #define WAN_OFFLOAD_SLOTS 2 /* default device slots */
+#define WAN_BLOCK_TENSORS 27 /* tensors of one block, in the packing order of wan_block_tensors */
+
+/* Pointers to a block's tensors in the packing order (modulation, self_attn
+ * q/k/v/o weight and bias, norm_q, norm_k, norm3 weight and bias, cross_attn as
+ * self_attn, ffn.0 weight and bias, ffn.2 weight and bias). */
+void wan_block_tensors(rl_wan_block *b, rl_tensor **t);
+/* A block's tensor headers (no storage) as wan_dit.c loads them. */
+void wan_block_shapes(const rl_wan_dit_config *c, rl_dtype wdt, rl_wan_block *b);
+/* 1 when block i of L is among the n offloaded ones (spread evenly over the depth). */
+int wan_offload_picks(int64_t L, int64_t n, int64_t i);
 
 /* Decides which blocks go to host memory (n_offload of cfg->num_layers, spread
  * evenly); nothing is allocated yet. n_slots 0 = WAN_OFFLOAD_SLOTS. -1 with an
@@ -64,7 +74,8 @@ typedef struct {
     size_t activations;       /* wan_dit_activation_bytes */
     size_t extra;             /* caller's: latents, text context */
     size_t total;             /* the predicted peak */
-    size_t host;              /* pinned host bytes: N packed blocks */
+    size_t host;              /* pinned host bytes: N packed blocks (with fsdp: N shards) */
+    int fsdp;                 /* ranks the blocks are sharded over (--fsdp); 1 = whole blocks */
 } rl_wan_mem_plan;
 
 /* The predicted peak of a forward over `tokens` tokens with n_offload blocks offloaded. */
@@ -75,6 +86,16 @@ void wan_offload_predict(const rl_wan_dit_config *c, rl_dtype wdt, int64_t token
  * block offloaded does not fit. */
 int wan_offload_auto_plan(const rl_wan_dit_config *c, rl_dtype wdt, int64_t tokens, size_t extra, size_t limit,
                           int n_slots, rl_wan_mem_plan *p);
+/* The same with the blocks sharded over fsdp_world ranks (1 = whole blocks, as
+ * above; slots then come from the FSDP layer): weights = other + (L - N) shards,
+ * slot_bytes = gather slots x gathered block (+ shard slots when N > 0). */
+void wan_mem_predict(const rl_wan_dit_config *c, rl_dtype wdt, int64_t tokens, size_t extra, int n_offload,
+                     int fsdp_world, rl_wan_mem_plan *p);
+/* The least offloading plan that fits `limit` among: none (unless force_fsdp),
+ * fsdp over world ranks (world > 1), then offload N = 1..L (sharded when world > 1
+ * or force_fsdp). -1 with the numbers and the flags that would help otherwise. */
+int wan_mem_auto_plan(const rl_wan_dit_config *c, rl_dtype wdt, int64_t tokens, size_t extra, size_t limit, int world,
+                      int force_fsdp, rl_wan_mem_plan *p);
 /* "offload 12 of 40 blocks: predicted peak 15.2 GiB (weights 9.1 GiB, 2 slots 1.3 GiB, activations 4.6 GiB,
  * latents and text 0.1 GiB), 8.2 GiB pinned host memory" */
 void wan_offload_describe_plan(const rl_wan_mem_plan *p, int64_t num_layers, char *buf, size_t n);

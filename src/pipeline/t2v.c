@@ -277,11 +277,18 @@ static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm
     }
     double t0;
     stage_begin(be, &t0);
-    /* once, on rank 0; the other ranks wait in the broadcast */
-    if (comm->rank == 0) RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, be, texts, nt, ctx, lens, dim));
-    RL_TRY(rl_launch_broadcast_texts(comm, ctx, lens, nt, dim));
+    /* once, on rank 0; the other ranks wait in the broadcast. --fsdp: every rank
+     * encodes with its shard of each layer (the gathers are collectives), so each
+     * has the contexts and nothing is broadcast. */
+    const int sharded = reqs[0].fsdp && comm->size > 1;
+    uint64_t bytes = 0;
+    if (sharded || comm->rank == 0)
+        RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, be, texts, nt, ctx, lens, dim,
+                                   sharded ? comm : NULL, &bytes));
+    if (!sharded) RL_TRY(rl_launch_broadcast_texts(comm, ctx, lens, nt, dim));
     for (int i = 0; i < n; i++) {
         stage_end(be, &reps[i], RL_STAGE_TEXT, t0);
+        reps[i].bytes_read[RL_STAGE_TEXT] = i == 0 ? bytes : 0;
         if (i > 0) reps[i].seconds[RL_STAGE_TEXT] = reps[0].seconds[RL_STAGE_TEXT] / n;
         reps[i].prompt_tokens = (int)lens[pi[i]];
         reps[i].negative_tokens = ni[i] >= 0 ? (int)lens[ni[i]] : 0;
@@ -304,12 +311,14 @@ static int dit_plan(const rl_t2v_request *reqs, int n, const rl_wan_dit *m, rl_c
     return 0;
 }
 
-/* --offload-blocks as given, or with --auto-plan the least offloading whose
- * predicted peak fits the device limit (the largest request's tokens, both text
- * contexts and a few latent-sized buffers of the sampler). */
-static int dit_options(const rl_t2v_request *reqs, int n, rl_backend *be, rl_wan_dit_options *o) {
+/* --offload-blocks and --fsdp as given, or with --auto-plan the least
+ * offloading whose predicted peak fits the device limit (the largest request's
+ * tokens, both text contexts and a few latent-sized buffers of the sampler):
+ * none, fsdp over every rank (several ranks), fsdp + offload N. */
+static int dit_options(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm *comm, rl_wan_dit_options *o) {
     memset(o, 0, sizeof *o);
     o->offload_blocks = reqs[0].offload_blocks;
+    o->fsdp = reqs[0].fsdp && comm->size > 1 ? comm : NULL;
     if (!reqs[0].auto_plan) return 0;
     rl_wan_dit_config cfg;
     RL_TRY(wan_dit_read_config(reqs[0].dit_path, be, &cfg));
@@ -321,12 +330,14 @@ static int dit_options(const rl_t2v_request *reqs, int n, rl_backend *be, rl_wan
     size_t extra = (size_t)(2 * cfg.text_len * cfg.text_dim + 6 * latent) * sizeof(float);
     size_t limit = rl_mem_limit(be->device), cur = rl_mem_current(be->device);
     rl_wan_mem_plan p;
-    if (wan_offload_auto_plan(&cfg, be->weight_dtype, tokens, extra, limit > cur ? limit - cur : 0, 0, &p) != 0)
+    if (wan_mem_auto_plan(&cfg, be->weight_dtype, tokens, extra, limit > cur ? limit - cur : 0, comm->size,
+                          reqs[0].fsdp, &p) != 0)
         return -1;
     char d[512];
     wan_offload_describe_plan(&p, cfg.num_layers, d, sizeof d);
     rl_log(RL_LOG_INFO, "auto-plan: %s\n", d);
     o->offload_blocks = p.offload_blocks;
+    o->fsdp = p.fsdp > 1 ? comm : NULL;
     return 0;
 }
 
@@ -342,9 +353,13 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm 
         return rl_error_set("--dit %s: cannot open the file (simulated on this rank by RAYLIGHT_TEST_FAIL_RANK, a "
                             "test hook)", reqs[0].dit_path);
     rl_wan_dit_options lo;
-    RL_TRY(dit_options(reqs, n, be, &lo));
+    RL_TRY(dit_options(reqs, n, be, comm, &lo));
     RL_TRY(wan_dit_load_opts(&m, reqs[0].dit_path, be, &lo));
-    for (int i = 0; i < n; i++) reps[i].offload_blocks = lo.offload_blocks;
+    for (int i = 0; i < n; i++) {
+        reps[i].offload_blocks = lo.offload_blocks;
+        reps[i].fsdp_ranks = lo.fsdp ? lo.fsdp->size : 1;
+        reps[i].bytes_read[RL_STAGE_DIT] = i == 0 ? m.file_bytes_read : 0;
+    }
     int rc = dit_check_compatible(&m, &reqs[0], dim);
     if (rc == 0) rc = dit_plan(reqs, n, &m, comm, &plan);
     if (rc == 0) rc = rl_usp_init(&usp, comm, &plan, be);

@@ -28,7 +28,8 @@ typedef struct {
     const char *label;        /* "prompts.txt:3" for a batch line (error context), or NULL */
     rl_plan_request parallel; /* --ulysses, --ring, --cfg-parallel (all 0: automatic plan) */
     int offload_blocks;       /* --offload-blocks: DiT blocks in pinned host memory */
-    int auto_plan;            /* --auto-plan: choose offload_blocks under the device limit (rl_mem_limit) */
+    int auto_plan;            /* --auto-plan: choose offload_blocks (and fsdp) under the device limit (rl_mem_limit) */
+    int fsdp;                 /* --fsdp: DiT blocks and umT5 layers sharded over every rank (one rank: whole) */
 } rl_t2v_request;
 
 enum { RL_STAGE_TEXT = 0, RL_STAGE_DIT, RL_STAGE_VAE, RL_STAGE_OUTPUT, RL_STAGE_COUNT };
@@ -40,6 +41,8 @@ typedef struct {
     size_t host_peak_bytes[RL_STAGE_COUNT];
     size_t pinned_bytes[RL_STAGE_COUNT];   /* pinned host memory held at the stage's end (offloaded DiT blocks) */
     int offload_blocks;    /* DiT blocks streamed from host memory */
+    int fsdp_ranks;        /* ranks the DiT blocks were sharded over (1: whole) */
+    uint64_t bytes_read[RL_STAGE_COUNT]; /* weight-file bytes this rank read in the stage (text: umT5, dit: DiT) */
     double seconds_per_step;
     int64_t latent_shape[4];
     uint64_t latents_hash; /* FNV-1a of the final f32 latents */
@@ -67,9 +70,11 @@ int rl_t2v_render_batch(const rl_t2v_request *reqs, int n, rl_backend *be, rl_co
  * *context is a malloc'd host f32 [*len, *dim]. */
 /* texts[0..n) encoded with one load of the tokenizer and encoder; NULL entries
  * are skipped. contexts[i] is a malloc'd host f32 [lens[i], *dim] (NULL for a
- * skipped text); on failure nothing is left allocated. */
+ * skipped text); on failure nothing is left allocated. fsdp (NULL: whole
+ * layers): the encoder's layers sharded over these ranks, which must all call
+ * this with the same texts. *bytes_read (when given): encoder file bytes read. */
 int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *const *texts,
-                        int n, float **contexts, int64_t *lens, int64_t *dim);
+                        int n, float **contexts, int64_t *lens, int64_t *dim, rl_comm *fsdp, uint64_t *bytes_read);
 int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *prompt,
                    const char *negative, float **context, int64_t *len, float **neg_context, int64_t *neg_len,
                    int64_t *dim);

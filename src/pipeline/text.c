@@ -7,12 +7,12 @@
 #include <stdlib.h>
 
 int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *const *texts,
-                        int n, float **contexts, int64_t *lens, int64_t *dim) {
+                        int n, float **contexts, int64_t *lens, int64_t *dim, rl_comm *fsdp, uint64_t *bytes_read) {
     rl_tokenizer *tok = NULL;
     rl_umt5 m;
     for (int i = 0; i < n; i++) contexts[i] = NULL, lens[i] = 0;
     RL_TRY(rl_tokenizer_load(&tok, tokenizer_path));
-    if (umt5_load(&m, t5_path, be) != 0) {
+    if (umt5_load_fsdp(&m, t5_path, be, fsdp) != 0) {
         rl_tokenizer_free(tok);
         return -1;
     }
@@ -24,6 +24,7 @@ int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_back
         free(ids);
     }
     *dim = m.cfg.dim;
+    if (bytes_read) *bytes_read = m.file_bytes_read;
     umt5_free(&m);
     rl_tokenizer_free(tok);
     if (rc != 0)
@@ -37,7 +38,7 @@ int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *
     const char *texts[2] = {prompt, neg_context ? negative : NULL};
     float *ctx[2];
     int64_t lens[2];
-    RL_TRY(rl_text_encode_many(tokenizer_path, t5_path, be, texts, 2, ctx, lens, dim));
+    RL_TRY(rl_text_encode_many(tokenizer_path, t5_path, be, texts, 2, ctx, lens, dim, NULL, NULL));
     *context = ctx[0], *len = lens[0];
     if (neg_context) *neg_context = ctx[1], *neg_len = lens[1];
     return 0;
