@@ -139,6 +139,7 @@ test: $(BUILD)/raylight-gen $(TEST_BIN)
 # Benchmarks on a GPU machine: figures, never pass/fail (see docs/perf.md).
 bench: $(BUILD)/raylight-gen
 	bash scripts/bench-dit.sh $(BUILD)
+	bash scripts/bench-usp.sh "$(GPUS)" $(BUILD)   # GPUS=N: that many (default: every visible GPU)
 
 # The built-in demo: tiny random models from make-tiny, rendered to demo.mp4
 # (on the GPU when one is usable, else on the CPU; a few seconds either way).

@@ -6,7 +6,9 @@
 # and the sliced DiT (token counts that do not divide) under mpirun; the plan
 # refuses Ulysses 2 on the one-head tiny model with the plans that work; one
 # failing rank (RAYLIGHT_TEST_FAIL_RANK) ends every rank non-zero within 30 s
-# with its message; ranks started with other flags are named.
+# with its message; ranks started with other flags are named; --exchange-self
+# gives the one-process result; --comm nccl is refused on CPU ranks; bench dit
+# reports the exchange time per forward under a plan.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -60,6 +62,51 @@ for plan in "2 --ulysses 2" "2 --ring 2" "4 --ulysses 2 --ring 2" "4 --ring 4"; 
         echo "FAIL: eval dit $m, np $np $*: $(tail -c 400 "$tmp/log")"
     fi
 done
+
+# -- --exchange-self (one rank runs the Ulysses all-to-all and a ring step with itself,
+#    the ring merge op included): the same output as the plain forward, alone and under mpirun -np 1
+for how in "solo" "mpirun"; do
+    m=official_f32; rm -f "$tmp/self.safetensors"
+    pre=(); [ $how = mpirun ] && pre=(MPI 1)
+    if "${pre[@]}" "$BIN" eval dit --weights "$G/$m.safetensors" --inputs "$G/$m.io.safetensors" \
+           --out "$tmp/self.safetensors" --exchange-self --comm mpi -v >"$tmp/log" 2>&1 \
+       && grep -q "^exchanges .* s, attention" "$tmp/log"; then
+        same "eval dit $m --exchange-self ($how)" "$tmp/$m.1.safetensors:y" "$tmp/self.safetensors:y"
+    else
+        echo "FAIL: eval dit --exchange-self ($how): $(tail -c 400 "$tmp/log")"
+    fi
+done
+
+# -- --comm: nccl on CPU ranks is refused with a sentence saying what to use
+"$BIN" eval dit --weights "$G/official_f32.safetensors" --inputs "$G/official_f32.io.safetensors" \
+    --out "$tmp/n.safetensors" --comm nccl >"$tmp/log" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q -- "--comm nccl needs the CUDA backend.*use --comm mpi" "$tmp/log" && [ ! -e "$tmp/n.safetensors" ]; then
+    echo "PASS: --comm nccl on the CPU backend is refused with what to use"
+else
+    echo "FAIL: --comm nccl on the CPU backend (rc $rc): $(cat "$tmp/log")"
+fi
+RAYLIGHT_COMM=bogus "$BIN" eval dit --weights "$G/official_f32.safetensors" --inputs "$G/official_f32.io.safetensors" \
+    --out "$tmp/n.safetensors" >"$tmp/log" 2>&1; rc=$?
+if [ $rc -eq 1 ] && grep -q -- "--comm 'bogus' is unknown; use auto, mpi or nccl" "$tmp/log"; then
+    echo "PASS: RAYLIGHT_COMM=bogus is refused naming the flag"
+else
+    echo "FAIL: RAYLIGHT_COMM=bogus (rc $rc): $(cat "$tmp/log")"
+fi
+
+# -- bench dit under a plan: the exchange time per forward in the text line and in --json
+if MPI 2 "$BIN" bench dit --backend cpu --weights "$G/official_f32.safetensors" --size 64x64 --frames 5 --iters 2 \
+       --warmup 1 --ring 2 --json >"$tmp/log" 2>&1 && grep -q '"comm_ms_per_forward":' "$tmp/log" \
+       && grep -q '"ring":	2' "$tmp/log" && grep -q '"comm":	"mpi"' "$tmp/log"; then
+    echo "PASS: bench dit --ring 2 --json on 2 CPU ranks reports comm_ms_per_forward"
+else
+    echo "FAIL: bench dit --ring 2 --json on 2 CPU ranks: $(tail -c 600 "$tmp/log")"
+fi
+if MPI 2 "$BIN" bench dit --backend cpu --weights "$G/official_f32.safetensors" --size 64x64 --frames 1 --iters 1 \
+       --warmup 0 --cfg-parallel >"$tmp/log" 2>&1 && grep -q "cfg 2 x ulysses 1 x ring 1.*ms/forward, exchanges [0-9.]* ms/forward" "$tmp/log"; then
+    echo "PASS: bench dit --cfg-parallel on 2 CPU ranks prints ms and exchanges per forward"
+else
+    echo "FAIL: bench dit --cfg-parallel on 2 CPU ranks: $(tail -c 600 "$tmp/log")"
+fi
 
 # -- renders of the tiny model (1 head of 128): 144x112, 1 frame = 63 tokens (divides by no
 #    world size here), and 128x128, 5 frames = 128 tokens

@@ -5,6 +5,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/mem_flags.h"
+#include "cli/bench_usp.h"
 #include "comm/comm.h"
 #include "models/wan_dit_fsdp.h"
 #include "models/wan_dit_offload.h"
@@ -159,7 +160,8 @@ int cmd_bench(int argc, char **argv) {
     const char *model, *size, *backend;
     int64_t frames, iters, warmup, heads, tokens, head_dim, tile;
     rl_mem_flags mf;
-    rl_opt opts[10 + RL_MEM_FLAG_ROWS] = {
+    rl_bench_usp_flags uf;
+    rl_opt opts[10 + RL_MEM_FLAG_ROWS + RL_BENCH_USP_ROWS] = {
         {"--model", NULL, NULL, RL_OPT_STR, &model, "14b", "SIZE", "dit: 1.3b or 14b", 0, 0, 0},
         {"--size", NULL, NULL, RL_OPT_STR, &size, "832x480", "WxH", "dit, vae: frame size", 0, 0, 0},
         {"--frames", NULL, NULL, RL_OPT_INT, &frames, "33", "N", "dit, vae: frame count (4k+1)", 1, 1001, 0},
@@ -172,6 +174,7 @@ int cmd_bench(int argc, char **argv) {
         {"--backend", NULL, "RAYLIGHT_BACKEND", RL_OPT_STR, &backend, "cuda", "NAME", "cpu or cuda", 0, 0, 0},
     };
     rl_mem_flags_rows(&mf, opts + 10); /* dit: --offload-blocks, --vram-limit, --auto-plan, --fsdp */
+    rl_bench_usp_rows(&uf, opts + 10 + RL_MEM_FLAG_ROWS); /* dit: --ulysses, --ring, --cfg-parallel, --comm, ... */
     rl_args a = {"bench", "bench dit|attention|vae [options]",
                  "Times one module on random full-size weights and prints figures (never pass/fail).", opts,
                  (int)(sizeof opts / sizeof *opts), 1, 1, NULL, 0, 0};
@@ -188,8 +191,13 @@ int cmd_bench(int argc, char **argv) {
         RL_TRY(rl_world_init(NULL, NULL, &world));
         rl_comm *comm = rl_comm_world_host();
         if (!comm) return -1;
-        rl_backend *be = !strcmp(backend, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(backend);
-        int rc = be ? bench_dit(be, comm, model, size, frames, iters, warmup, &mf) : rl_error_wrap("--backend %s", backend);
+        rl_backend *be = rl_cli_backend(&world, backend);
+        int rc = be ? rl_comm_flags_apply(&uf.comm, comm, be) : rl_error_wrap("--backend %s", backend);
+        if (rc == 0 && rl_bench_usp_wanted(&uf)) /* the sliced forward under a plan (scripts/bench-usp.sh) */
+            rc = rl_bench_dit_usp(be, comm, model, size, frames, iters, warmup, &mf, &uf);
+        else if (rc == 0)
+            rc = bench_dit(be, comm, model, size, frames, iters, warmup, &mf);
+        if (rc != 0) rl_comm_abort_devices(); /* on the way out NCCL waits for no peer */
         comm->destroy(comm);
         if (rc == 0) rl_world_finalize();
         else if (world.size > 1) rl_error_wrap("rank %d", world.rank);

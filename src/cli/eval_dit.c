@@ -5,6 +5,7 @@
  * checks: keep them. Errors name the file and tensor at fault. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/comm_flags.h"
 #include "cli/mem_flags.h"
 #include "io/safetensors.h"
 #include "models/wan_dit.h"
@@ -93,6 +94,7 @@ static int forward_planned(rl_wan_dit *m, rl_backend *be, rl_comm *comm, const r
     rl_plan_describe(&plan, d, sizeof d);
     rl_log(RL_LOG_VERBOSE, "parallel plan: %s\n", d);
     RL_TRY(rl_usp_init(&usp, comm, &plan, be));
+    usp.self_exchange = req->self_exchange;
     const int64_t Ci = x->shape[0], T = x->shape[1], H = x->shape[2], W = x->shape[3], Co = m->cfg.out_dim;
     rl_wan_slice sl = {T, H / 2, W / 2, 0, 0};
     const int64_t N = sl.F * sl.Hp * sl.Wp, sp = plan.ulysses * plan.ring;
@@ -144,7 +146,7 @@ static int report_ranks(const rl_wan_dit *m, rl_backend *be, rl_comm *comm) {
 static int run_model(const char *weights, const char *inputs, const char *out, rl_backend *be, rl_comm *comm,
                      const rl_plan_request *req, const rl_tensor *x, const rl_tensor *t, const rl_tensor *ctx,
                      const rl_mem_flags *mf) {
-    const int planned = comm->size > 1 || req->ulysses || req->ring || req->cfg_parallel;
+    const int planned = comm->size > 1 || req->ulysses || req->ring || req->cfg_parallel || req->self_exchange;
     rl_wan_dit m;
     rl_wan_dit_config cfg;
     rl_wan_dit_options lo;
@@ -206,7 +208,8 @@ int eval_dit(int argc, char **argv) {
     int64_t ulysses = 0, ring = 0;
     int cfg_parallel = 0, verbose = 0;
     rl_mem_flags mf;
-    rl_opt opts[8 + RL_MEM_FLAG_ROWS] = {
+    rl_comm_flags cf;
+    rl_opt opts[8 + RL_MEM_FLAG_ROWS + RL_COMM_BENCH_ROWS] = {
         {"--weights", NULL, NULL, RL_OPT_STR, &weights, NULL, "FILE",
          "Wan 2.1 DiT .safetensors (official, ComfyUI or diffusers layout; f32/bf16/f16/fp8)", 0, 0, 0},
         {"--inputs", NULL, NULL, RL_OPT_STR, &inputs, NULL, "FILE",
@@ -219,6 +222,7 @@ int eval_dit(int argc, char **argv) {
         {"--verbose", "-v", "RAYLIGHT_VERBOSE", RL_OPT_FLAG, &verbose, NULL, NULL, "the plan, timings, and every rank's file bytes read and device peak", 0, 0, 0},
     };
     rl_mem_flags_rows(&mf, opts + 8);
+    rl_comm_flags_rows(&cf, opts + 8 + RL_MEM_FLAG_ROWS, 1); /* --comm, --exchange-self */
     rl_args a = {"eval dit", "eval dit --weights W.safetensors --inputs IN.safetensors --out OUT.safetensors "
                  "[--backend cpu|cuda] [--ulysses N] [--ring N] [--fsdp] [--offload-blocks N] [--vram-limit GiB [--auto-plan]]"
                  "   (under mpirun: rank 0 writes)",
@@ -235,9 +239,9 @@ int eval_dit(int argc, char **argv) {
     if (!weights) return rl_error_set("eval dit: --weights FILE.safetensors is required");
     if (!inputs) return rl_error_set("eval dit: --inputs FILE.safetensors is required");
     if (!out) return rl_error_set("eval dit: --out FILE.safetensors is required");
-    rl_backend *be = !strcmp(backend, "cuda") ? rl_backend_cuda(world.local_rank) : rl_backend_by_name(backend);
-    if (!be) return -1;
-    rl_plan_request req = {(int)ulysses, (int)ring, cfg_parallel, 0};
+    rl_backend *be = rl_cli_backend(&world, backend);
+    if (!be || rl_comm_flags_apply(&cf, comm, be) != 0) return -1;
+    rl_plan_request req = {(int)ulysses, (int)ring, cfg_parallel, cf.self_exchange};
     rl_safetensors st;
     RL_TRY(rl_st_open(&st, inputs));
     rl_tensor x = {0}, t = {0}, ctx = {0};
@@ -250,6 +254,7 @@ int eval_dit(int argc, char **argv) {
     free(x.data);
     free(t.data);
     free(ctx.data);
+    if (rc != 0) rl_comm_abort_devices(); /* on the way out NCCL waits for no peer */
     comm->destroy(comm);
     if (rc == 0) rl_world_finalize();
     else if (world.size > 1) rl_error_wrap("rank %d", world.rank);
