@@ -13,9 +13,10 @@
  * issued back to back, so the tensor cores run P V of the last tile while the
  * warpgroup does the online softmax of S_j (FlashAttention-3's intra-warpgroup
  * overlap); then it waits for P V, rescales O and converts S_j to the next P.
- * Buffers: Q once; K and V two each. At the top of iteration j (after a barrier,
- * when every warpgroup is done with iteration j-1) the CTA fetches K_{j+1} and V_j,
- * which land during iteration j; iteration j reads K_j and V_{j-1}.
+ * Buffers: Q once; K and V two each. Iteration j reads K_j and V_{j-1}; after its
+ * barrier (every warpgroup done with iteration j-1) and the issue of S_j the CTA
+ * fetches K_{j+1} and V_j into the buffers iteration j-1 read; they land during
+ * iteration j. One __syncthreads per key tile.
  * Softmax as attention_mma.cu: base 2, row max over raw logits (scale > 0), the
  * row's 4 lanes reduced by shuffles, l kept per thread and reduced at the end.
  *
@@ -79,7 +80,11 @@
  * writes of S, O and P before the tensor cores use them); accumulators and P are not
  * touched between issue and the wgmma.wait_group that covers them (empty asm
  * "fences" on the registers after each wait keep the compiler from moving reads or
- * reusing the registers earlier).
+ * reusing the registers earlier). ptxas hoists a wgmma wait above arithmetic that
+ * does not depend on it, which would put the wait for P V before the softmax and
+ * undo the overlap; a shared-memory store of a dummy word (wg_anchor) right before
+ * the wait keeps it after the softmax (checked in the SASS: WARPGROUP.DEPBAR.LE
+ * gsb0, 0x1 ... the MUFU.EX2s ... STS ... WARPGROUP.DEPBAR.LE gsb0, 0x0).
  *
  * Built for sm_90a only (the Makefile gives this file sm_80 and sm_90a images and
  * no sm_90 one, so an H100 cannot pick a wgmma-less image); elsewhere the kernel is
@@ -382,11 +387,15 @@ __global__ void __launch_bounds__(128 * NWG, 1) attention_wgmma_kernel(cuda_atte
 #pragma unroll
     for (int i = 0; i < C::ON; i++) o[i] = 0.0f;
 
-    /* Top of iteration j: K_j and V_{j-1} landed (fetched at the top of j-1), every
-     * warpgroup is done with iteration j-1's buffers; fetch K_{j+1} and V_j. */
-    auto next_tile = [&](int j) {
+    /* Top of iteration j: K_j and V_{j-1} landed (fetched in iteration j-1) and every
+     * warpgroup is done with iteration j-1's buffers ... */
+    auto tile_ready = [&]() {
         wg_cp_wait_all();
         __syncthreads();
+    };
+    /* ... so K_{j+1} and V_j go into the buffers iteration j-1 read (K_{j-1}, V_{j-2});
+     * issued after S_j, so the copies' address arithmetic runs under the wgmma. */
+    auto fetch = [&](int j) {
         if (j + 1 < ntiles)
             wg_load_tile<D, BN, C::NT>(Ks + ((j + 1) & 1) * C::TBYTES, kh, stride, (int64_t)(j + 1) * BN, nk);
         if (j < ntiles) wg_load_tile<D, BN, C::NT>(Vs + (j & 1) * C::TBYTES, vh, stride, (int64_t)j * BN, nk);
@@ -394,20 +403,22 @@ __global__ void __launch_bounds__(128 * NWG, 1) attention_wgmma_kernel(cuda_atte
     };
 
     if (ntiles > 0) { /* tile 0: S only */
-        next_tile(0);
+        tile_ready();
         wg_fence();
         wg_issue_s<D, BN, NWG>(s, qd, kd);
         wg_commit();
+        fetch(0);
         wg_wait<0>();
         wg_pin_all(s);
         wg_softmax(s, m, l, corr, 0, nk, sl2, t4); /* corr = 0 scales the zero O: no-op */
         wg_pack<BN>(p, s);
     }
     for (int j = 1; j < ntiles; j++) {
-        next_tile(j);
+        tile_ready();
         wg_fence();
         wg_issue_s<D, BN, NWG>(s, qd, kd + (j & 1) * TSTEP);
         wg_commit();
+        fetch(j);
         wg_rescale(o, corr); /* by tile j-1's max, while S_j runs */
         wg_fence();          /* orders those writes of O before the wgmmas below */
         wg_issue_pv<D, BN>(o, p, vd + ((j - 1) & 1) * TSTEP);
@@ -423,7 +434,7 @@ __global__ void __launch_bounds__(128 * NWG, 1) attention_wgmma_kernel(cuda_atte
         wg_pack<BN>(p, s);
     }
     if (ntiles > 0) { /* the last P V */
-        next_tile(ntiles);
+        tile_ready();
         wg_rescale(o, corr);
         wg_fence();
         wg_issue_pv<D, BN>(o, p, vd + ((ntiles - 1) & 1) * TSTEP);
