@@ -3,8 +3,9 @@
 # weights) split over N GPUs with sequence parallelism, one line per plan:
 # ms per forward, speedup over the 1-GPU run, and exchange (communication) ms
 # per forward. Plans: 1 GPU, 1 GPU exchanging with itself (--exchange-self: the
-# cost of the all-to-all and a ring step as a share of a forward, measurable on
-# one GPU), then for N > 1: ulysses N, ring N, each ulysses u x ring N/u, and
+# cost of the all-to-all and a ring step as a share of the plain 1-GPU forward,
+# measurable on one GPU; that run also computes the ring's second attention, so
+# its own ms/forward is not a plan to use), then for N > 1: ulysses N, ring N, each ulysses u x ring N/u, and
 # cfg-parallel (cfg 2 x ulysses N/2: a guided step's two forwards on two groups;
 # its figures are per forward, half a step). Sizes: 832x480x81, and also
 # 1280x720x81 with 8 GPUs. Figures only, never pass/fail (see docs/parallel.md).
@@ -66,13 +67,15 @@ line() {
         comm=$(sed -n 's/.* exchanges \([0-9.]*\) ms\/forward.*/\1/p' <<<"$out" | tail -1)
     fi
     if [ -z "${ms:-}" ]; then
-        printf '  %-34s failed: %s\n' "$label" "$(tail -n 1 <<<"${out:-no output}")"
+        printf '  %-34s failed: %s\n' "$label" "$(grep -m1 'error:' <<<"${out:-}" || tail -n 1 <<<"${out:-no output}")"
         return
     fi
     [ -z "$base" ] && base=$ms
+    # the self-exchange forward also runs the ring's second attention: its share is of the plain forward
+    local of=$ms; [ -n "${SHARE_OF_BASE:-}" ] && of=$base
     printf '  %-34s %10.1f ms/forward %7.2fx %10.2f ms exchanges/forward (%s)\n' "$label" "$ms" \
         "$(awk -v b="$base" -v m="$ms" 'BEGIN { print (m > 0 ? b / m : 0) }')" "$comm" \
-        "$(awk -v c="$comm" -v m="$ms" 'BEGIN { printf "%.1f%%", (m > 0 ? 100 * c / m : 0) }')"
+        "$(awk -v c="$comm" -v m="$of" 'BEGIN { printf "%.1f%%", (m > 0 ? 100 * c / m : 0) }')"
 }
 
 for s in $SIZES; do
@@ -80,7 +83,7 @@ for s in $SIZES; do
     base=
     echo "$s over $N $unit(s), --comm $COMM ($ITERS timed, $WARMUP warmup):"
     line "1 $unit" 1 --ulysses 1 --ring 1
-    line "1 $unit, self exchange" 1 --ulysses 1 --ring 1 --exchange-self
+    SHARE_OF_BASE=1 line "1 $unit, self exchange" 1 --ulysses 1 --ring 1 --exchange-self
     [ "$N" -gt 1 ] || continue
     line "ulysses $N" "$N" --ulysses "$N" --ring 1
     line "ring $N" "$N" --ulysses 1 --ring "$N"
