@@ -2,6 +2,8 @@
  * (a token), the row read once and written once:
  *   layer_norm_modulate  y = LN(x) * (1 + scale) + shift      (norm1, norm2 + modulation)
  *   rms_norm_rope        y = rope(RMS(x) * w) over all heads   (q/k norm + RoPE, in place)
+ *   residual_layer_norm  x += y * gate, h = LN(x) * w + b      (residual add + norm3, or
+ *                        or h = LN(x) * (1 + scale) + shift     + norm2 and modulation)
  *
  * Conventions
  * - x and y are f32, bf16 or f16, as template parameters (16-bit types are raw bits
@@ -233,6 +235,108 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS)
     }
 }
 
+/* ---------------------------------------------------------------- residual add + LayerNorm */
+
+/* The residual x is f32 (the stream the reference keeps in fp32), so the norm needs
+ * no rounding to x's dtype; y and h are templated, C = 4 (16 bytes of x). */
+
+/* h's value from the normalised n: n * (1 + a) + b (modulate), else n * a + b with
+ * a, b optional (LayerNorm's affine). */
+__device__ __forceinline__ float rln_value(float nv, const void *va, int adt, const void *vb, int bdt, int modulate,
+                                           int64_t i) {
+    if (modulate) return nv * (1.0f + ld_vec(va, adt, i)) + ld_vec(vb, bdt, i);
+    if (va) nv *= ld_vec(va, adt, i);
+    if (vb) nv += ld_vec(vb, bdt, i);
+    return nv;
+}
+
+/* x + y * gate (gate may be NULL: x + y exactly). */
+__device__ __forceinline__ float residual(float xv, float yv, const void *gate, int gdt, int64_t i) {
+    return gate ? xv + yv * ld_vec(gate, gdt, i) : xv + yv;
+}
+
+template <typename TY, typename TH, int C>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
+    residual_layer_norm_kernel(float *x, const TY *y, const void *gate, int gdt, TH *h, const void *va, int adt,
+                               const void *vb, int bdt, int modulate, int64_t rows, int D, float eps) {
+    __shared__ float sh[33];
+    const int nch = D / C;
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        float *xr = x + r * D;
+        const TY *yr = y + r * D;
+        TH *hr = h + r * D;
+        float v[FUSED_NV][C];
+        float s = 0.0f;
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < nch) {
+                pack<float, C> px = *reinterpret_cast<const pack<float, C> *>(xr + (int64_t)c * C);
+                pack<TY, C> py = *reinterpret_cast<const pack<TY, C> *>(yr + (int64_t)c * C);
+#pragma unroll
+                for (int e = 0; e < C; e++) {
+                    v[k][e] = residual(px.v[e], to_float(py.v[e]), gate, gdt, (int64_t)c * C + e);
+                    px.v[e] = v[k][e];
+                    s += v[k][e];
+                }
+                *reinterpret_cast<pack<float, C> *>(xr + (int64_t)c * C) = px;
+            }
+        }
+        const float mean = block_sum(s, sh) / (float)D;
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++)
+            if (threadIdx.x + k * blockDim.x < nch)
+#pragma unroll
+                for (int e = 0; e < C; e++) {
+                    float dv = v[k][e] - mean;
+                    ss += dv * dv;
+                }
+        const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+#pragma unroll
+        for (int k = 0; k < FUSED_NV; k++) {
+            int c = threadIdx.x + k * blockDim.x;
+            if (c < nch) {
+                pack<TH, C> o;
+#pragma unroll
+                for (int e = 0; e < C; e++)
+                    o.v[e] = from_float<TH>(
+                        rln_value((v[k][e] - mean) * rstd, va, adt, vb, bdt, modulate, (int64_t)c * C + e));
+                *reinterpret_cast<pack<TH, C> *>(hr + (int64_t)c * C) = o;
+            }
+        }
+    }
+}
+
+/* Rows too long for the registers or not 16-byte aligned: three passes, each thread
+ * on the same elements in every pass (so it reads back its own updated x). */
+template <typename TY, typename TH>
+__global__ void __launch_bounds__(FUSED_MAX_THREADS)
+    residual_layer_norm_long_kernel(float *x, const TY *y, const void *gate, int gdt, TH *h, const void *va, int adt,
+                                    const void *vb, int bdt, int modulate, int64_t rows, int D, float eps) {
+    __shared__ float sh[33];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        float *xr = x + r * D;
+        const TY *yr = y + r * D;
+        TH *hr = h + r * D;
+        float s = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) {
+            float xv = residual(xr[i], to_float(yr[i]), gate, gdt, i);
+            xr[i] = xv;
+            s += xv;
+        }
+        const float mean = block_sum(s, sh) / (float)D;
+        float ss = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) {
+            float dv = xr[i] - mean;
+            ss += dv * dv;
+        }
+        const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+            hr[i] = from_float<TH>(rln_value((xr[i] - mean) * rstd, va, adt, vb, bdt, modulate, i));
+    }
+}
+
 /* ---------------------------------------------------------------- launch geometry */
 
 /* FUSED_NV chunks per thread (the last warp partly idle), at most FUSED_MAX_THREADS. */
@@ -298,6 +402,22 @@ static int launch_rnr(void *stream, void *y, const void *x, const void *w, int w
     return launch_status();
 }
 
+template <typename TY, typename TH>
+static int launch_rln(void *stream, float *x, const void *y, const void *gate, int gdt, void *h, const void *va,
+                      int adt, const void *vb, int bdt, int modulate, int64_t rows, int64_t D, float eps) {
+    cudaStream_t s = (cudaStream_t)stream;
+    const TY *yp = (const TY *)y;
+    TH *hp = (TH *)h;
+    /* x's chunks are 16 bytes; y's and h's are 4 elements (8 or 16 bytes) */
+    if (chunks_fit<float, TY, 4>(y, x, D) && chunks_fit<float, TH, 4>(h, x, D))
+        residual_layer_norm_kernel<TY, TH, 4><<<fused_grid(rows), fused_threads(D / 4), 0, s>>>(
+            x, yp, gate, gdt, hp, va, adt, vb, bdt, modulate, rows, (int)D, eps);
+    else
+        residual_layer_norm_long_kernel<TY, TH><<<fused_grid(rows), FUSED_MAX_THREADS, 0, s>>>(
+            x, yp, gate, gdt, hp, va, adt, vb, bdt, modulate, rows, (int)D, eps);
+    return launch_status();
+}
+
 /* Calls F<TX, TY>(args...) for the run-time dtypes; cudaErrorInvalidValue for others. */
 #define FUSED_DISPATCH_Y(F, TX, ydt, ...)                                              \
     switch (ydt) {                                                                     \
@@ -328,4 +448,12 @@ extern "C" int cuda_rms_norm_rope(void *stream, void *y, int ydt, const void *x,
     if (rows <= 0 || D <= 0) return 0;
     if (D > INT32_MAX || d % 2) return (int)cudaErrorInvalidValue;
     FUSED_DISPATCH(launch_rnr, xdt, ydt, stream, y, x, w, wdt, cos_t, cdt, sin_t, sdt, rows, L, D, d / 2, eps)
+}
+
+extern "C" int cuda_residual_layer_norm(void *stream, float *x, const void *y, int ydt, const void *gate, int gdt,
+                                        void *h, int hdt, const void *va, int adt, const void *vb, int bdt,
+                                        int modulate, int64_t rows, int64_t D, float eps) {
+    if (rows <= 0 || D <= 0) return 0;
+    if (D > INT32_MAX || (modulate && (!va || !vb))) return (int)cudaErrorInvalidValue;
+    FUSED_DISPATCH(launch_rln, ydt, hdt, stream, x, y, gate, gdt, h, va, adt, vb, bdt, modulate, rows, D, eps)
 }

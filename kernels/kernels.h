@@ -102,6 +102,13 @@ int cuda_layer_norm_modulate(void *stream, void *y, int ydt, const void *x, int 
 int cuda_rms_norm_rope(void *stream, void *y, int ydt, const void *x, int xdt, const void *w, int wdt,
                        const void *cos_t, int cdt, const void *sin_t, int sdt, int64_t B, int64_t L, int64_t H,
                        int64_t d, float eps);
+/* The residual add and the next LayerNorm: x (f32, in place) += y * gate[D] (gate
+ * NULL: x += y); then h = LN(x) * (1 + va) + vb when modulate (va = scale, vb =
+ * shift, both required), else LN(x) [* va] [+ vb]. y and h f32, bf16 or f16; h must
+ * not overlap x. */
+int cuda_residual_layer_norm(void *stream, float *x, const void *y, int ydt, const void *gate, int gdt, void *h,
+                             int hdt, const void *va, int adt, const void *vb, int bdt, int modulate, int64_t rows,
+                             int64_t D, float eps);
 
 /* ---- attention */
 

@@ -562,6 +562,64 @@ static void test_rms_norm_rope(void) {
     rnr_vs_chain_case(33, 40, 128);
 }
 
+/* gated_add_layer_norm / add_layer_norm_modulate vs the CPU: the f32 residual x
+ * after the add and h. mode: 0 gate + affine, 1 plain add and norm, 2 modulate,
+ * 3 gate + modulate; misalign starts x one element into its buffer (the
+ * re-reading kernel). */
+static void rln_case(int64_t R, int64_t D, rl_dtype yt, rl_dtype ht, rl_dtype vt, int mode, int misalign) {
+    dev_failed = 0;
+    int modulate = mode >= 2, gated = mode == 0 || mode == 3, affine = mode == 0;
+    int64_t xs[2] = {R, D}, vs[1] = {D};
+    size_t n = (size_t)(R * D);
+    float *x = hrand(n, 2.0f, 3.0f, RL_F32), *y = hrand(n, 1.0f, 0.0f, yt), *g = hrand((size_t)D, 1.0f, 0.0f, vt);
+    float *va = hrand((size_t)D, 0.5f, modulate ? 0.0f : 1.0f, vt), *vb = hrand((size_t)D, 1.0f, 0.0f, vt);
+    float *rx = malloc(n * sizeof(float) + 4), *rh = hzeros(n);
+    memcpy(rx, x, n * sizeof(float));
+    const float eps = 1e-6f;
+    rl_tensor hx = htensor(rx, 2, xs), hy = htensor(y, 2, xs), hh = htensor(rh, 2, xs), hg = htensor(g, 1, vs);
+    rl_tensor ha = htensor(va, 1, vs), hb = htensor(vb, 1, vs);
+    const char *op = modulate ? "add_layer_norm_modulate" : "gated_add_layer_norm";
+    int rc_cpu = modulate ? cpu->add_layer_norm_modulate(cpu, &hx, &hy, gated ? &hg : NULL, &hh, &hb, &ha, eps)
+                          : cpu->gated_add_layer_norm(cpu, &hx, &hy, gated ? &hg : NULL, &hh, affine ? &ha : NULL,
+                                                      affine ? &hb : NULL, eps);
+    rl_tensor xbase = {0};
+    rl_tensor dx = misalign ? dtensor_offset(x, RL_F32, 2, xs, &xbase) : dtensor(x, RL_F32, 2, xs);
+    rl_tensor dy = dtensor(y, yt, 2, xs), dh = dtensor(NULL, ht, 2, xs);
+    rl_tensor dg = dtensor(g, vt, 1, vs), da = dtensor(va, vt, 1, vs), db = dtensor(vb, vt, 1, vs);
+    int rc = dev_failed ? -1
+             : modulate ? gpu->add_layer_norm_modulate(gpu, &dx, &dy, gated ? &dg : NULL, &dh, &db, &da, eps)
+                        : gpu->gated_add_layer_norm(gpu, &dx, &dy, gated ? &dg : NULL, &dh, affine ? &da : NULL,
+                                                    affine ? &db : NULL, eps);
+    char name[300];
+    snprintf(name, sizeof name, "%s rows=%lld D=%lld x=f32%s y=%s h=%s gate=%s %s=%s", op, (long long)R, (long long)D,
+             misalign ? " (element-aligned)" : "", dn(yt), dn(ht), gated ? dn(vt) : "none",
+             modulate ? "shift,scale" : "w,b", modulate || affine ? dn(vt) : "none");
+    if (ops_ok(rc, rc_cpu, name)) {
+        float *gx = dread(&dx), *gh = dread(&dh);
+        int other16 = yt != RL_F32 || vt != RL_F32;
+        compare(gx, rx, n, other16 ? TOL_F32_BF16_IN : TOL_F32, "%s: x", name);
+        compare(gh, rh, n, tol_fused(RL_F32, ht, other16), "%s: h", name);
+        free(gx), free(gh);
+    }
+    if (misalign) dfree(&xbase);
+    else dfree(&dx);
+    dfree(&dy), dfree(&dh), dfree(&dg), dfree(&da), dfree(&db);
+    free(x), free(y), free(g), free(va), free(vb), free(rx), free(rh);
+}
+
+static void test_residual_layer_norm(void) {
+    static const int64_t shapes[][2] = {{1, 1}, {3, 17}, {4, 8}, {7, 1000}, {33, 1536}, {5, 5120}, {2, 5121},
+                                        {2049, 64}, {3, 20000}};
+    static const rl_dtype types[][3] = {{RL_F32, RL_F32, RL_F32}, {RL_BF16, RL_BF16, RL_F32}, {RL_BF16, RL_F32, RL_BF16},
+                                        {RL_F16, RL_F16, RL_F32}, {RL_F32, RL_BF16, RL_F16}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 5; t++)
+            for (int mode = 0; mode < 4; mode++)
+                rln_case(shapes[s][0], shapes[s][1], types[t][0], types[t][1], types[t][2], mode, 0);
+    rln_case(6, 1536, RL_BF16, RL_BF16, RL_F32, 0, 1);
+    rln_case(6, 1536, RL_BF16, RL_BF16, RL_F32, 3, 1);
+}
+
 /* Bad arguments are sentences naming the fused op and the tensor. */
 static void test_fused_errors(void) {
     int64_t s[3] = {4, 2, 8}, t4[2] = {4, 4}, t3[2] = {3, 4}, v15[1] = {15};
@@ -583,6 +641,15 @@ static void test_fused_errors(void) {
            "an i32 x: got '%s'", rl_error_message());
     EXPECT(gpu->layer_norm_modulate(gpu, &x, &x, &w15, &w15, 1e-6f) != 0 && strstr(rl_error_message(), "'shift'"),
            "a 15-value shift for rows of 8: got '%s'", rl_error_message());
+    rl_tensor r = rl_tensor_make(p, RL_F32, RL_DEVICE_CUDA, 3, s), v8 = rl_tensor_make(p, RL_F32, RL_DEVICE_CUDA, 1, (int64_t[]){8});
+    EXPECT(gpu->gated_add_layer_norm(gpu, &x, &x, NULL, &r, NULL, NULL, 1e-6f) != 0 &&
+               strstr(rl_error_message(), "gated_add_layer_norm") && strstr(rl_error_message(), "must be f32"),
+           "a bf16 residual: got '%s'", rl_error_message());
+    EXPECT(gpu->gated_add_layer_norm(gpu, &r, &x, &v8, &r, NULL, NULL, 1e-6f) != 0 && strstr(rl_error_message(), "apart"),
+           "h aliasing x: got '%s'", rl_error_message());
+    EXPECT(gpu->add_layer_norm_modulate(gpu, &r, &x, NULL, &x, &v8, NULL, 1e-6f) != 0 &&
+               strstr(rl_error_message(), "required"),
+           "no scale: got '%s'", rl_error_message());
     gpu->free(gpu, p, 4096);
 }
 
@@ -1011,11 +1078,13 @@ int main(void) {
     test_norms();
     test_rope();
     /* an op missing from the CUDA table is one FAIL, not a crash */
-    const int fused = gpu->layer_norm_modulate && gpu->rms_norm_rope;
-    CASE("the CUDA backend has layer_norm_modulate and rms_norm_rope", fused, "an op table entry is NULL");
+    const int fused = gpu->layer_norm_modulate && gpu->rms_norm_rope && gpu->gated_add_layer_norm &&
+                      gpu->add_layer_norm_modulate;
+    CASE("the CUDA backend has the fused norm ops", fused, "an op table entry is NULL");
     if (fused) {
         test_layer_norm_modulate();
         test_rms_norm_rope();
+        test_residual_layer_norm();
         RUN(test_fused_errors);
     }
     test_matmul();

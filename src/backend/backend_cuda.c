@@ -515,6 +515,47 @@ static int cuda_rms_norm_rope_op(rl_backend *be, rl_tensor *y, const rl_tensor *
     return cuda_op_done(state_of(be), op);
 }
 
+/* The residual add and the next LayerNorm (modulate: va = scale, vb = shift, both
+ * required; else va = w, vb = b, both optional). x is the f32 residual. */
+static int residual_layer_norm_op(rl_backend *be, const char *op, rl_tensor *x, const rl_tensor *y,
+                                  const rl_tensor *gate, rl_tensor *h, const rl_tensor *va, const rl_tensor *vb,
+                                  int modulate, float eps) {
+    char sx[96];
+    RL_TRY(cuda_check_tensor(op, "x", x, CK_F32));
+    RL_TRY(check_fused_tensor(op, "y", y));
+    RL_TRY(check_fused_tensor(op, "h", h));
+    if (x->ndim < 1) return rl_error_set("%s: x is a scalar; it needs at least one dim to normalise over", op);
+    RL_TRY(backend_check_same_shape(op, "y", y, "x", x));
+    RL_TRY(backend_check_same_shape(op, "h", h, "x", x));
+    int64_t D = backend_last_dim(x), R = D ? rl_tensor_numel(x) / D : 0;
+    if (D > INT32_MAX)
+        return rl_error_set("%s: x %s has rows of %lld values; the kernel takes at most %d", op, SHAPE(x, sx),
+                            (long long)D, INT32_MAX);
+    if (gate) RL_TRY(check_fused_vector(op, "gate", gate, D, "the last dim of", x));
+    if (va) RL_TRY(check_fused_vector(op, modulate ? "scale" : "w", va, D, "the last dim of", x));
+    if (vb) RL_TRY(check_fused_vector(op, modulate ? "shift" : "b", vb, D, "the last dim of", x));
+    if (h->data == x->data && R * D > 0)
+        return rl_error_set("%s: h is x's storage; the residual x and the normalised h must be apart", op);
+    RL_TRY(cuda_enter(be, op));
+    KERNEL_TRY(op, cuda_residual_layer_norm(state_of(be)->stream, (float *)x->data, y->data, y->dtype,
+                                            gate ? gate->data : NULL, gate ? (int)gate->dtype : 0, h->data, h->dtype,
+                                            va ? va->data : NULL, va ? (int)va->dtype : 0, vb ? vb->data : NULL,
+                                            vb ? (int)vb->dtype : 0, modulate, R, D, eps));
+    return cuda_op_done(state_of(be), op);
+}
+
+static int cuda_gated_add_layer_norm_op(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate,
+                                        rl_tensor *h, const rl_tensor *w, const rl_tensor *b, float eps) {
+    return residual_layer_norm_op(be, "gated_add_layer_norm", x, y, gate, h, w, b, 0, eps);
+}
+
+static int cuda_add_layer_norm_modulate_op(rl_backend *be, rl_tensor *x, const rl_tensor *y, const rl_tensor *gate,
+                                           rl_tensor *h, const rl_tensor *shift, const rl_tensor *scale, float eps) {
+    const char *op = "add_layer_norm_modulate";
+    if (!shift || !scale) return rl_error_set("%s: the tensors 'shift' and 'scale' are required", op);
+    return residual_layer_norm_op(be, op, x, y, gate, h, scale, shift, 1, eps);
+}
+
 /* ---------------------------------------------------------------- conv3d */
 
 static int check_conv3d(const char *op, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
@@ -837,6 +878,8 @@ rl_backend *rl_backend_cuda(int device_index) {
     be->rope = cuda_rope_op;
     be->layer_norm_modulate = cuda_layer_norm_modulate_op;
     be->rms_norm_rope = cuda_rms_norm_rope_op;
+    be->gated_add_layer_norm = cuda_gated_add_layer_norm_op;
+    be->add_layer_norm_modulate = cuda_add_layer_norm_modulate_op;
     be->conv3d = cuda_conv3d_op;
     be->rms_norm_channels = cuda_rms_norm_channels_op;
     be->channel_affine = cuda_channel_affine_op;

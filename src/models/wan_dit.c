@@ -541,31 +541,28 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     rl_tensor shift_msa = rl_tensor_select(&mod, 0, 0), scale_msa = rl_tensor_select(&mod, 0, 1);
     rl_tensor gate_msa = rl_tensor_select(&mod, 0, 2), shift_ffn = rl_tensor_select(&mod, 0, 3);
     rl_tensor scale_ffn = rl_tensor_select(&mod, 0, 4), gate_ffn = rl_tensor_select(&mod, 0, 5);
+
+    /* h and y live through the block: each residual add is fused with the norm that
+     * follows it (one pass over x), and the next sublayer reads h and writes y. */
+    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
+    RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
     size_t phase = rl_arena_mark(a);
 
-    /* x = x + self_attn(norm1(x) * (1 + scale) + shift) * gate. The norm and the
-     * modulation run in fp32 inside one op; the Linear takes the result in the
-     * activation dtype (bf16 on GPUs: the reference's autocast cast at the Linear). */
-    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
-    RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
+    /* y = self_attn(norm1(x) * (1 + scale) + shift). The norm and the modulation run
+     * in fp32 inside one op; the Linear takes the result in the activation dtype
+     * (bf16 on GPUs: the reference's autocast cast at the Linear). */
     RL_TRY(be->layer_norm_modulate(be, &h, x, &shift_msa, &scale_msa, eps));
     RL_TRY(self_attention(m, &blk->self_attn, &h, st, a, &y));
-    RL_TRY(be->gated_add(be, x, &y, &gate_msa));
     rl_arena_reset(a, phase);
 
-    /* x = x + cross_attn(norm3(x), context): no gate, no modulation */
-    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
-    RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
-    RL_TRY(be->layer_norm(be, &h, x, &blk->norm3_w, &blk->norm3_b, eps));
+    /* x = x + y * gate; y = cross_attn(norm3(x), context): no gate, no modulation */
+    RL_TRY(be->gated_add_layer_norm(be, x, &y, &gate_msa, &h, &blk->norm3_w, &blk->norm3_b, eps));
     RL_TRY(cross_attention(m, &blk->cross_attn, &h, st, a, &y));
-    RL_TRY(be->add(be, x, x, &y));
     rl_arena_reset(a, phase);
 
-    /* x = x + ffn(norm2(x) * (1 + scale) + shift) * gate, ffn = Linear, GELU(tanh), Linear */
-    RL_TRY(arena_t2(a, &h, be->act_dtype, n, D));
+    /* x = x + y; x = x + ffn(norm2(x) * (1 + scale) + shift) * gate, ffn = Linear, GELU(tanh), Linear */
+    RL_TRY(be->add_layer_norm_modulate(be, x, &y, NULL, &h, &shift_ffn, &scale_ffn, eps));
     RL_TRY(arena_t2(a, &f, be->act_dtype, n, F));
-    RL_TRY(arena_t2(a, &y, be->act_dtype, n, D));
-    RL_TRY(be->layer_norm_modulate(be, &h, x, &shift_ffn, &scale_ffn, eps));
     RL_TRY(linear(be, &f, &h, &blk->ffn1, RL_ACT_GELU_TANH));
     RL_TRY(linear(be, &y, &f, &blk->ffn2, RL_ACT_NONE));
     RL_TRY(be->gated_add(be, x, &y, &gate_ffn));
