@@ -66,5 +66,16 @@ expect_err "missing model file names the flag and the paths" "--dit FILE" "$tmp/
 expect_err "a DiT file given as the VAE" "wan_dit_tiny" "$tmp/e7.$V" R --prompt x --vae "$tmp/m/wan_dit_tiny.safetensors" -o "$tmp/e7.$V"
 expect_err "unknown sampler" "--sampler\|sampler" "$tmp/e8.mp4" R --prompt x --sampler heun -o "$tmp/e8.mp4"
 expect_err "no prompt" "--prompt" "$tmp/e9.mp4" R -o "$tmp/e9.mp4"
+expect_err "--random-weights needs --model" "--random-weights needs --model" "$tmp/e10.mp4" \
+    "$BIN" --random-weights --prompt x --dit a --t5 b --vae c --tokenizer d -o "$tmp/e10.mp4"
+
+# --random-weights: no files (an empty model dir), the tiny sizes made in memory,
+# the built-in tokenizer; the same seed gives the same latents twice.
+RR() { "$BIN" --model tiny --model-dir "$tmp/empty" --random-weights --backend cpu --steps 2 --frames 5 --seed 9 "$@"; }
+RR --prompt "a fox" -o "$tmp/rw1/" --json >"$tmp/rw1.json" 2>"$tmp/err"; rc=$?
+check "--random-weights renders without model files" "[ $rc -eq 0 ] && [ -s $tmp/rw1/frame_00004.png ]"
+RR --prompt "a fox" -o "$tmp/rw2/" --json >"$tmp/rw2.json" 2>"$tmp/err"
+h1=$(grep -o '"latents_hash":[[:space:]]*"[0-9a-f]*"' "$tmp/rw1.json"); h2=$(grep -o '"latents_hash":[[:space:]]*"[0-9a-f]*"' "$tmp/rw2.json")
+check "--random-weights is deterministic ($h1)" "[ -n '$h1' ] && [ '$h1' = '$h2' ]"
 ls "$tmp" | grep -q '\.part$' && bad "no .part file left behind" || ok "no .part file left behind"
 exit 0

@@ -25,9 +25,9 @@ static int64_t tiny_heads = 1;
 
 /* Head size 128 keeps the real RoPE split (22/21/21 pairs): dim 128 per head. */
 static int write_dit(const char *path, uint64_t seed, int64_t text_dim) {
-    rl_wan_dit_config c = {.dim = 128 * tiny_heads, .ffn_dim = 256, .num_layers = 2, .num_heads = tiny_heads, .head_dim = 128,
-                           .in_dim = 16, .out_dim = 16, .text_dim = text_dim, .freq_dim = 256, .text_len = 512,
-                           .eps = 1e-6f};
+    rl_wan_dit_config c;
+    RL_TRY(wan_dit_config_named("tiny", &c));
+    c.dim = 128 * tiny_heads, c.num_heads = tiny_heads, c.text_dim = text_dim;
     return wan_dit_write_tiny(path, &c, seed);
 }
 

@@ -11,11 +11,13 @@
 #include "comm/comm.h"
 #include "parallel/launch.h"
 #include "pipeline/t2v.h"
+#include "io/tokenizer.h"
 #include "sampler/noise.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *model, *model_dir, *dit, *t5, *vae, *tokenizer;
@@ -26,6 +28,7 @@ typedef struct {
     int verbose, quiet, json;
     int64_t ulysses, ring;
     int cfg_parallel;
+    int random_weights;
 } render_options;
 
 /* A flag the user did not give takes the named model's value. */
@@ -48,6 +51,40 @@ static int resolve_files(render_options *o, const rl_model_config *c, char paths
         RL_TRY(rl_config_find_file(c, k, dir, paths[k], sizeof paths[k]));
         *given[k] = paths[k];
     }
+    return 0;
+}
+
+/* --random-weights: "random:SIZE" paths for the three models (t2v.h), the
+ * tokenizer from --tokenizer or the model directory when there is one, else a
+ * built-in tiny tokenizer written to paths[3] (a temporary file, removed at exit). */
+static char random_tokenizer_path[64];
+static void remove_random_tokenizer(void) {
+    if (random_tokenizer_path[0]) unlink(random_tokenizer_path);
+}
+
+static int random_files(render_options *o, const rl_model_config *c, char paths[4][4096]) {
+    const char **given[3] = {&o->dit, &o->t5, &o->vae};
+    for (int k = 0; k < 3; k++) {
+        if (!c->random[k][0])
+            return rl_error_set("--random-weights: the model config %s names no random %s size (\"random\": {...})",
+                                c->path, rl_component_names[k]);
+        snprintf(paths[k], sizeof paths[k], "random:%s", c->random[k]);
+        *given[k] = paths[k];
+    }
+    if (o->tokenizer) return 0;
+    if (rl_config_find_file(c, RL_COMPONENT_TOKENIZER, o->model_dir ? o->model_dir : ".", paths[3], sizeof paths[3]) == 0) {
+        o->tokenizer = paths[3];
+        return 0;
+    }
+    rl_error_clear();
+    snprintf(random_tokenizer_path, sizeof random_tokenizer_path, "/tmp/raylight-tokenizer-XXXXXX.json");
+    int fd = mkstemps(random_tokenizer_path, 5), vocab = 0;
+    if (fd < 0) return rl_error_set("--random-weights: cannot create a temporary tokenizer file in /tmp");
+    close(fd);
+    atexit(remove_random_tokenizer);
+    RL_TRY(rl_tokenizer_write_tiny(random_tokenizer_path, &vocab));
+    snprintf(paths[3], sizeof paths[3], "%s", random_tokenizer_path);
+    o->tokenizer = paths[3];
     return 0;
 }
 
@@ -155,13 +192,14 @@ int cmd_render(int argc, char **argv) {
     render_options o;
     rl_mem_flags mf;
     rl_comm_flags cf;
-    rl_opt opts[28 + RL_MEM_FLAG_ROWS + RL_COMM_FLAG_ROWS] = {
+    rl_opt opts[29 + RL_MEM_FLAG_ROWS + RL_COMM_FLAG_ROWS] = {
         {"--model", NULL, "RAYLIGHT_MODEL", RL_OPT_STR, &o.model, NULL, "NAME", "named model from configs/ (wan1.3b, wan14b, tiny)", 0, 0, 0},
         {"--model-dir", NULL, "RAYLIGHT_MODELS", RL_OPT_STR, &o.model_dir, NULL, "DIR", "where named models' files are looked for (default .)", 0, 0, 0},
         {"--dit", NULL, NULL, RL_OPT_STR, &o.dit, NULL, "FILE", "DiT weights (.safetensors or .index.json)", 0, 0, 0},
         {"--t5", NULL, NULL, RL_OPT_STR, &o.t5, NULL, "FILE", "umT5 text-encoder weights", 0, 0, 0},
         {"--vae", NULL, NULL, RL_OPT_STR, &o.vae, NULL, "FILE", "VAE weights", 0, 0, 0},
         {"--tokenizer", NULL, NULL, RL_OPT_STR, &o.tokenizer, NULL, "FILE", "tokenizer.json or spiece.model", 0, 0, 0},
+        {"--random-weights", NULL, NULL, RL_OPT_FLAG, &o.random_weights, NULL, NULL, "no weight files: full-size random weights of --model's sizes made on the device (benchmarks; renders noise); the tokenizer is used if found, else a built-in tiny one", 0, 0, 0},
         {"--prompt", "-p", NULL, RL_OPT_STR, &o.prompt, NULL, "TEXT", "what to render", 0, 0, 0},
         {"--prompts-file", NULL, NULL, RL_OPT_STR, &o.prompts_file, NULL, "FILE", "many renders, each model loaded once: one prompt a line, or JSON lines {\"prompt\", \"negative_prompt\", \"seed\", \"size\", \"frames\", \"steps\", \"output\"} ('#' lines skipped); outputs default to -o numbered (out_0001.mp4, dir/0001/); a line without a seed takes --seed (with -1: one random seed, +1 per line)", 0, 0, 0},
         {"--negative-prompt", NULL, NULL, RL_OPT_STR, &o.negative_prompt, NULL, "TEXT", "what to avoid (the model's default when unset)", 0, 0, 0},
@@ -185,8 +223,8 @@ int cmd_render(int argc, char **argv) {
         {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &o.ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
         {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &o.cfg_parallel, NULL, NULL, "conditional and unconditional passes on two rank groups (cfg x ulysses x ring = ranks)", 0, 0, 0},
     };
-    rl_mem_flags_rows(&mf, opts + 28); /* --offload-blocks, --vram-limit, --auto-plan */
-    rl_comm_flags_rows(&cf, opts + 28 + RL_MEM_FLAG_ROWS, 0); /* --comm */
+    rl_mem_flags_rows(&mf, opts + 29); /* --offload-blocks, --vram-limit, --auto-plan */
+    rl_comm_flags_rows(&cf, opts + 29 + RL_MEM_FLAG_ROWS, 0); /* --comm */
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
                  "Commands: info, eval, tokenize, make-tiny, version (raylight-gen COMMAND --help).\n"
@@ -214,7 +252,9 @@ int cmd_render(int argc, char **argv) {
         RL_TRY(rl_config_load(o.model, &cfg));
         have_cfg = 1;
         apply_model_defaults(&a, &o, &cfg);
-        if (resolve_files(&o, &cfg, paths) != 0) goto fail;
+        if (o.random_weights ? random_files(&o, &cfg, paths) : resolve_files(&o, &cfg, paths)) goto fail;
+    } else if (o.random_weights) {
+        return rl_error_set("--random-weights needs --model NAME (the sizes to make: wan14b, wan1.3b or tiny)");
     } else if (!o.dit || !o.t5 || !o.vae || !o.tokenizer) {
         return rl_error_set("give --model NAME (with --model-dir DIR), or all of --dit, --t5, --vae and --tokenizer");
     }

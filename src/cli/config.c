@@ -106,6 +106,8 @@ static int parse_config(const char *path, rl_model_config *c) {
         copy_str(c->sampler, sizeof c->sampler, cJSON_GetObjectItem(d, "sampler"));
         copy_str(c->size, sizeof c->size, cJSON_GetObjectItem(d, "size"));
     }
+    const cJSON *rnd = cJSON_GetObjectItem(j, "random");
+    for (int k = 0; k < 3; k++) copy_str(c->random[k], sizeof c->random[k], cJSON_GetObjectItem(rnd, rl_component_names[k]));
     const cJSON *files = cJSON_GetObjectItem(j, "files");
     for (int k = 0; k < 4; k++)
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(files, rl_component_names[k])) if (c->n_files[k] < RL_CFG_MAX_NAMES)

@@ -22,6 +22,9 @@ typedef struct {
     /* candidate file names per component: dit, t5, vae, tokenizer */
     char files[4][RL_CFG_MAX_NAMES][160];
     int n_files[4];
+    /* --random-weights: the DiT size, umT5 size and VAE base width to make ("" when
+     * the config has no "random" entry), from {"random": {"dit", "t5", "vae"}} */
+    char random[3][16];
     char search_dirs[RL_CFG_MAX_NAMES][64];
     int n_search_dirs;
     char path[4096]; /* the json this came from */

@@ -101,6 +101,37 @@ static int load_block(rl_weights *w, const rl_umt5_config *c, int64_t i, rl_umt5
     return 0;
 }
 
+int umt5_config_named(const char *name, rl_umt5_config *cfg) {
+    rl_umt5_config c = {.vocab = 256384, .dim = 4096, .dim_attn = 4096, .heads = 64, .head_dim = 64, .ffn = 10240,
+                        .layers = 24, .num_buckets = 32, .max_distance = 128, .eps = 1e-6f};
+    if (!strcmp(name, "tiny")) /* umt5_make_tiny's shapes at the default --text-dim */
+        c.vocab = 4096, c.dim_attn = 64, c.heads = 2, c.head_dim = 32, c.ffn = 128, c.layers = 2;
+    else if (strcmp(name, "xxl") != 0) return rl_error_set("unknown umT5 size '%s'; known: xxl, tiny", name);
+    *cfg = c;
+    return 0;
+}
+
+int umt5_init_random(rl_umt5 *m, const rl_umt5_config *cfg, rl_backend *be, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    if (!be->embedding)
+        return rl_error_set("backend '%s' has no embedding op, which the umT5 encoder needs", be->name);
+    rl_weights w;
+    rl_weights_init_random(&w, be, seed, 0.02f);
+    m->be = be;
+    m->cfg = *cfg;
+    m->blocks = calloc((size_t)cfg->layers, sizeof *m->blocks);
+    int rc = m->blocks ? 0 : rl_error_set("out of host memory for %lld umT5 layers", (long long)cfg->layers);
+    if (rc == 0) rc = load2(&w, "token_embedding.weight", be->weight_dtype, cfg->vocab, cfg->dim, &m->token_embedding);
+    for (int64_t i = 0; rc == 0 && i < cfg->layers; i++) rc = load_block(&w, cfg, i, &m->blocks[i]);
+    if (rc == 0) rc = load1(&w, "norm.weight", cfg->dim, &m->norm);
+    m->weight_bytes = w.device_bytes;
+    if (rc != 0) {
+        umt5_free(m);
+        return rl_error_wrap("random umT5 weights");
+    }
+    return 0;
+}
+
 static void free_tensor(rl_backend *be, rl_tensor *t) {
     if (t->data) be->free(be, t->data, rl_tensor_nbytes(t));
     memset(t, 0, sizeof *t);

@@ -76,6 +76,11 @@ int umt5_load(rl_umt5 *m, const char *path, rl_backend *be);
  * collectives over fsdp). */
 int umt5_load_fsdp(rl_umt5 *m, const char *path, rl_backend *be, rl_comm *fsdp);
 void umt5_free(rl_umt5 *m);
+/* The umT5 sizes by name: "xxl" (Wan 2.1's encoder) and "tiny" (make-tiny's). */
+int umt5_config_named(const char *name, rl_umt5_config *cfg);
+/* An encoder of config cfg with random weights made on the device (normal, std
+ * 0.02, seeded by seed and the tensor name): --random-weights benchmarks. */
+int umt5_init_random(rl_umt5 *m, const rl_umt5_config *cfg, rl_backend *be, uint64_t seed);
 
 /* The relative-position bucket of rel = key_pos - query_pos (bidirectional), with
  * the reference's float32 log and truncation. */

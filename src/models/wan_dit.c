@@ -302,7 +302,8 @@ int wan_dit_config_named(const char *name, rl_wan_dit_config *cfg) {
                            .in_dim = 16, .out_dim = 16, .text_dim = 4096, .freq_dim = 256, .text_len = 512,
                            .eps = 1e-6f};
     if (!strcmp(name, "14b")) c.dim = 5120, c.ffn_dim = 13824, c.num_layers = 40, c.num_heads = 40;
-    else if (strcmp(name, "1.3b") != 0) return rl_error_set("unknown Wan 2.1 DiT size '%s'; known: 1.3b, 14b", name);
+    else if (!strcmp(name, "tiny")) c.dim = 128, c.ffn_dim = 256, c.num_layers = 2, c.num_heads = 1; /* make-tiny's */
+    else if (strcmp(name, "1.3b") != 0) return rl_error_set("unknown Wan 2.1 DiT size '%s'; known: 1.3b, 14b, tiny", name);
     *cfg = c;
     return 0;
 }

@@ -43,10 +43,14 @@ static int check_weight_file(const char *path, const char *flag, rl_model_kind w
     return rc;
 }
 
+const char *rl_t2v_random_name(const char *path) {
+    return path && !strncmp(path, "random:", 7) ? path + 7 : NULL;
+}
+
 static int check_files(const rl_t2v_request *r) {
-    RL_TRY(check_weight_file(r->dit_path, "--dit", RL_MODEL_WAN_DIT));
-    RL_TRY(check_weight_file(r->t5_path, "--t5", RL_MODEL_UMT5));
-    RL_TRY(check_weight_file(r->vae_path, "--vae", RL_MODEL_WAN_VAE));
+    if (!rl_t2v_random_name(r->dit_path)) RL_TRY(check_weight_file(r->dit_path, "--dit", RL_MODEL_WAN_DIT));
+    if (!rl_t2v_random_name(r->t5_path)) RL_TRY(check_weight_file(r->t5_path, "--t5", RL_MODEL_UMT5));
+    if (!rl_t2v_random_name(r->vae_path)) RL_TRY(check_weight_file(r->vae_path, "--vae", RL_MODEL_WAN_VAE));
     if (!r->tokenizer_path || access(r->tokenizer_path, R_OK) != 0)
         return rl_error_set("--tokenizer %s: cannot read the file", r->tokenizer_path ? r->tokenizer_path : "(none)");
     return 0;
@@ -354,7 +358,14 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm 
                             "test hook)", reqs[0].dit_path);
     rl_wan_dit_options lo;
     RL_TRY(dit_options(reqs, n, be, comm, &lo));
-    RL_TRY(wan_dit_load_opts(&m, reqs[0].dit_path, be, &lo));
+    const char *rnd = rl_t2v_random_name(reqs[0].dit_path);
+    if (rnd) {
+        rl_wan_dit_config dc;
+        RL_TRY(wan_dit_config_named(rnd, &dc));
+        RL_TRY(wan_dit_init_random_opts(&m, &dc, be, RL_RANDOM_WEIGHTS_SEED, &lo));
+    } else {
+        RL_TRY(wan_dit_load_opts(&m, reqs[0].dit_path, be, &lo));
+    }
     for (int i = 0; i < n; i++) {
         reps[i].offload_blocks = lo.offload_blocks;
         reps[i].fsdp_ranks = lo.fsdp ? lo.fsdp->size : 1;
@@ -389,6 +400,21 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm 
     return rc;
 }
 
+/* The VAE of a "random:BASE" path: written with random weights to a temporary
+ * file (a few hundred MB at base 96), loaded, and the file removed. */
+static int vae_load(rl_wan_vae *vae, const char *path, rl_backend *be) {
+    const char *rnd = rl_t2v_random_name(path);
+    if (!rnd) return wan_vae_load(vae, path, be, RL_VAE_DECODER);
+    char tmp[] = "/tmp/raylight-random-vae-XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0) return rl_error_set("--random-weights: cannot create a temporary VAE file in /tmp");
+    close(fd);
+    int rc = wan_vae_write_random(tmp, atoi(rnd), RL_RANDOM_WEIGHTS_SEED);
+    if (rc == 0) rc = wan_vae_load(vae, tmp, be, RL_VAE_DECODER);
+    unlink(tmp);
+    return rc;
+}
+
 /* Rank 0: saves latents where asked, then loads the VAE once and decodes and
  * writes every request that wants frames. */
 static int batch_vae(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_report *reps, float *const *latents) {
@@ -402,7 +428,7 @@ static int batch_vae(const rl_t2v_request *reqs, int n, rl_backend *be, rl_t2v_r
     rl_wan_vae vae;
     double t0;
     stage_begin(be, &t0);
-    RL_TRY(wan_vae_load(&vae, reqs[0].vae_path, be, RL_VAE_DECODER));
+    RL_TRY(vae_load(&vae, reqs[0].vae_path, be));
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         if (!reqs[i].output && reqs[i].save_latents) continue;

@@ -51,6 +51,12 @@ typedef struct {
     double comm_seconds;   /* sequence-parallel and CFG exchanges of the sampling loop (this rank) */
 } rl_t2v_report;
 
+/* "random:NAME" as a weight path (--random-weights): full-size random weights
+ * made on the device instead of a file (benchmarks without the files); returns
+ * NAME (a DiT size, a umT5 size, a VAE base width), or NULL for a real path. */
+const char *rl_t2v_random_name(const char *path);
+#define RL_RANDOM_WEIGHTS_SEED 20250225u /* the same weights on every rank and run */
+
 /* Checks sizes, frames, steps and the output path before any model is loaded;
  * errors name the flag. */
 int rl_t2v_validate(const rl_t2v_request *r);

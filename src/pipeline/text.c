@@ -6,13 +6,24 @@
 
 #include <stdlib.h>
 
+/* The encoder of t5_path, or random weights of the named size for "random:NAME"
+ * (with an embedding row for every id the tokenizer makes). */
+static int load_encoder(rl_umt5 *m, const char *t5_path, rl_backend *be, const rl_tokenizer *tok, rl_comm *fsdp) {
+    const char *rnd = rl_t2v_random_name(t5_path);
+    if (!rnd) return umt5_load_fsdp(m, t5_path, be, fsdp);
+    rl_umt5_config c;
+    RL_TRY(umt5_config_named(rnd, &c));
+    if (c.vocab < rl_tokenizer_id_limit(tok)) c.vocab = rl_tokenizer_id_limit(tok);
+    return umt5_init_random(m, &c, be, RL_RANDOM_WEIGHTS_SEED);
+}
+
 int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *const *texts,
                         int n, float **contexts, int64_t *lens, int64_t *dim, rl_comm *fsdp, uint64_t *bytes_read) {
     rl_tokenizer *tok = NULL;
     rl_umt5 m;
     for (int i = 0; i < n; i++) contexts[i] = NULL, lens[i] = 0;
     RL_TRY(rl_tokenizer_load(&tok, tokenizer_path));
-    if (umt5_load_fsdp(&m, t5_path, be, fsdp) != 0) {
+    if (load_encoder(&m, t5_path, be, tok, fsdp) != 0) {
         rl_tokenizer_free(tok);
         return -1;
     }
