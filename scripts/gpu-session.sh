@@ -23,7 +23,7 @@ for what in "$@"; do
 case $what in
 test) make --no-print-directory BUILD=$B CUDA=1 FFMPEG=0 CUDA_ARCHS="-gencode arch=compute_90,code=sm_90" test-gpu 2>&1 \
         | log test | grep -v '^PASS' | tail -60 ;;
-att) RL_TEST_ATT_BENCH=1 $B/tests/test_gpu_attention 2>&1 | log att | grep -E 'BENCH|FAIL|passed' ;;
+att) RL_TEST_ATT_BENCH=1 timeout 300 $B/tests/test_gpu_attention 2>&1 | log att | grep -E 'BENCH|FAIL|passed' | head -60 ;;
 bench) for a in "attention --heads 40 --tokens 14040 --head-dim 128 --iters 5" \
               "attention --heads 40 --tokens 32760 --head-dim 128 --iters 3" \
               "dit --model 14b --size 832x480 --frames 33 --iters 3" \

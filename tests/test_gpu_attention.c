@@ -13,7 +13,7 @@
  * so both sides see the same values. Tolerances: bf16 inputs 2e-2 (out) and 1e-4
  * (lse); f32 GEMM path 1e-4 (1e-2 into a bf16 out). The benchmark prints ms and
  * TFLOP/s (4 L^2 d H per call) and never fails on time; it does check that the
- * default (mma) and the wgmma kernels agree with the fp32 kernel at the 14040-token
+ * default (wgmma on Hopper) and the mma kernels agree with the fp32 kernel at the 14040-token
  * shape.
  * RL_TEST_ATT_BENCH=0 skips the benchmark. The host helpers repeat test_gpu_ops.c's.
  */
@@ -213,7 +213,7 @@ static void test_mma(void) {
         {1, 65, 129, 3, 0, 1, 1, 0, 0},     {1, 130, 7, 2, 0, 0, 1, 0, 2.0f},  {1, 4099, 4099, 2, 0, 0, 1, 0, 0},
     };
     static const rl_dtype outs[] = {RL_BF16, RL_F32};
-    static const att_path all[] = {{NULL, "mma("}, {"mma:1", "mma("}, {"mma:2", "mma("},
+    static const att_path all[] = {{"mma", "mma("}, {"mma:1", "mma("}, {"mma:2", "mma("},
                                    {"mma:3", "mma("}, {"mma:4", "mma("}};
     static const int64_t dims[] = {64, 128};
     for (int di = 0; di < 2; di++)
@@ -236,8 +236,9 @@ static void test_wgmma(void) {
         {1, 300, 1000, 2, 0, 129, 1, 0, 0}, {3, 257, 385, 2, 0, 0, 1, 0, 0},
     };
     static const rl_dtype outs[] = {RL_BF16, RL_F32};
-    static const att_path d128[] = {{"wgmma", "wgmma("}, {"wgmma:2", "wgmma("}, {"wgmma:3", "wgmma("}};
-    static const att_path d64[] = {{"wgmma", "wgmma("}, {"wgmma:2", "wgmma("}};
+    /* the automatic choice (NULL) is the wgmma kernel's default on Hopper */
+    static const att_path d128[] = {{NULL, "wgmma("}, {"wgmma:2", "wgmma("}, {"wgmma:3", "wgmma("}};
+    static const att_path d64[] = {{NULL, "wgmma("}, {"wgmma:2", "wgmma("}};
     int hopper = 0;
 #ifdef RL_HAVE_CUDA
     int major = 0, minor = 0;
@@ -246,9 +247,10 @@ static void test_wgmma(void) {
         hopper = major == 9 && minor == 0;
 #endif
     if (!hopper) { /* the refusal must be a sentence (a FAIL line here), never a crash */
+        static const att_path forced[] = {{"wgmma", "wgmma("}};
         att_case c = cases[1];
         c.d = 128;
-        run_case(c, RL_BF16, outs, 1, d128, 1, 2e-2, 2e-2);
+        run_case(c, RL_BF16, outs, 1, forced, 1, 2e-2, 2e-2);
         return;
     }
     for (int d = 128; d >= 64; d -= 64)
@@ -383,7 +385,7 @@ static void bench_shape(int64_t L, int64_t H, int64_t d, rl_dtype dt, const char
         } else {
             float *ref = dread(&o2);
             check_full_size(shape, NULL, &o, &q, &k, &v, scale, ref);
-            check_full_size(shape, "wgmma", &o, &q, &k, &v, scale, ref);
+            check_full_size(shape, "mma", &o, &q, &k, &v, scale, ref);
             free(ref);
         }
     }
@@ -393,13 +395,13 @@ done:
 }
 
 static void bench(void) {
-    static const char *const d128[] = {NULL, "mma:2", "mma:3", "mma:4", "wgmma", "wgmma:2", "wgmma:3", "flash"};
-    static const char *const d128_noflash[] = {NULL, "mma:2", "mma:3", "mma:4", "wgmma", "wgmma:2", "wgmma:3"};
+    static const char *const d128[] = {NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2", "wgmma:3", "flash"};
+    static const char *const d128_noflash[] = {NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2", "wgmma:3"};
     static const char *const gemm[] = {NULL};
     bench_shape(14040, 40, 128, RL_BF16, d128, 8, 1);
     bench_shape(32760, 40, 128, RL_BF16, d128_noflash, 7, 0);
     bench_shape(32760, 12, 128, RL_BF16, d128_noflash, 7, 0);
-    bench_shape(14040, 12, 64, RL_BF16, (const char *const[]){NULL, "mma:2", "mma:3", "mma:4", "wgmma", "wgmma:2"}, 6,
+    bench_shape(14040, 12, 64, RL_BF16, (const char *const[]){NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2"}, 6,
                 0);
     bench_shape(6240, 1, 384, RL_F32, gemm, 1, 0);  /* the Wan VAE's middle attention at 480p */
     bench_shape(14400, 1, 384, RL_F32, gemm, 1, 0); /* ... and at 720p */

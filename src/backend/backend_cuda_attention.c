@@ -10,7 +10,7 @@
  *   ATT_GEMM_BUDGET bytes; q, k and v must share one dtype (cuBLAS's rule);
  * - flash: the fp32 CUDA-core kernel (kernels/attention.cu) for everything else;
  * - wgmma: the Hopper warpgroup-MMA kernel (kernels/attention_wgmma.cu), the mma
- *   path's arguments on a compute capability 9.0 GPU; only when forced for now.
+ *   path's arguments on a compute capability 9.0 GPU: the automatic choice there.
  * RL_CUDA_ATTENTION=auto|flash|mma|mma:N|wgmma|wgmma:N|gemm forces a path for
  * benchmarks and tests where the arguments fit it (elsewhere the automatic choice
  * stands); mma:N and wgmma:N pick the tile configuration N of
@@ -59,7 +59,19 @@ static int env_variant(const char *env, const char *name, int *v) {
     return 1;
 }
 
-/* The path for these arguments; *variant gets the mma configuration. */
+/* The wgmma kernel runs on compute capability 9.0 only (H100, H200). */
+static int device_is_hopper(void) {
+    int dev = 0, major = 0, minor = 0;
+    return cudaGetDevice(&dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+           cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess && major == 9 &&
+           minor == 0;
+}
+
+/* The path for these arguments; *variant gets the mma / wgmma configuration.
+ * auto: wgmma on Hopper (430 TFLOP/s at Wan 14B's shapes on an H100), else the
+ * mma kernel (345), else the GEMM path for head dims above the flash kernel's,
+ * else the fp32 flash kernel (a bias, or f32 inputs). */
 static int attention_pick(const cuda_attention_args *a, int *variant) {
     const char *env = getenv("RL_CUDA_ATTENTION");
     int k, v;
@@ -85,6 +97,7 @@ static int attention_pick(const cuda_attention_args *a, int *variant) {
             return PATH_BAD_ENV;
         }
     }
+    if (wgmma_fits(a, 0) && device_is_hopper()) return PATH_WGMMA;
     if (mma_fits(a, 0)) return PATH_MMA;
     return a->d > CUDA_ATTENTION_MAX_D ? PATH_GEMM : PATH_FLASH;
 }
