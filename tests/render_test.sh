@@ -77,5 +77,8 @@ check "--random-weights renders without model files" "[ $rc -eq 0 ] && [ -s $tmp
 RR --prompt "a fox" -o "$tmp/rw2/" --json >"$tmp/rw2.json" 2>"$tmp/err"
 h1=$(grep -o '"latents_hash":[[:space:]]*"[0-9a-f]*"' "$tmp/rw1.json"); h2=$(grep -o '"latents_hash":[[:space:]]*"[0-9a-f]*"' "$tmp/rw2.json")
 check "--random-weights is deterministic ($h1)" "[ -n '$h1' ] && [ '$h1' = '$h2' ]"
+RR --prompt "a fox" -o "$tmp/rw3/" --json --vram-limit 1 --auto-plan >"$tmp/rw3.json" 2>"$tmp/err"
+h3=$(grep -o '"latents_hash":[[:space:]]*"[0-9a-f]*"' "$tmp/rw3.json")
+check "--random-weights under --vram-limit --auto-plan plans from the named size, same latents" "[ '$h1' = '$h3' ] && grep -q 'auto-plan' $tmp/err"
 ls "$tmp" | grep -q '\.part$' && bad "no .part file left behind" || ok "no .part file left behind"
 exit 0

@@ -325,7 +325,8 @@ static int dit_options(const rl_t2v_request *reqs, int n, rl_backend *be, rl_com
     o->fsdp = reqs[0].fsdp && comm->size > 1 ? comm : NULL;
     if (!reqs[0].auto_plan) return 0;
     rl_wan_dit_config cfg;
-    RL_TRY(wan_dit_read_config(reqs[0].dit_path, be, &cfg));
+    const char *rnd = rl_t2v_random_name(reqs[0].dit_path);
+    RL_TRY(rnd ? wan_dit_config_named(rnd, &cfg) : wan_dit_read_config(reqs[0].dit_path, be, &cfg));
     int64_t tokens = 0, latent = 0;
     for (int i = 0; i < n; i++) {
         int64_t T = (reqs[i].frames - 1) / 4 + 1, h = reqs[i].height / 8, w = reqs[i].width / 8;
