@@ -48,7 +48,7 @@ typedef struct {
 static float *forward_file(const char *path, const inputs *in, int n_off, int slots, rl_wan_dit *m_out,
                            size_t *ny) {
     rl_wan_dit m;
-    rl_wan_dit_options o = {n_off, slots};
+    rl_wan_dit_options o = {n_off, slots, NULL};
     if (wan_dit_load_opts(&m, path, rl_backend_cpu(), &o) != 0) return NULL;
     int64_t ys[4] = {m.cfg.out_dim, in->x.shape[1], in->x.shape[2], in->x.shape[3]};
     rl_tensor y = rl_tensor_make(NULL, RL_F32, RL_DEVICE_CPU, 4, ys);
@@ -153,7 +153,7 @@ static void test_tiny_all_counts(void) {
         }
     printf("  tiny 5-block model: %d of %d offload runs (1..5 blocks x 1..3 slots) bit-identical\n", same, runs);
     rl_wan_dit m;
-    rl_wan_dit_options bad = {6, 0};
+    rl_wan_dit_options bad = {6, 0, NULL};
     EXPECT(wan_dit_load_opts(&m, tiny_path, rl_backend_cpu(), &bad) != 0 &&
                strstr(rl_error_message(), "--offload-blocks 6") && strstr(rl_error_message(), "0..5"),
            "offload 6 of 5 refused: %s", rl_error_message());
@@ -170,7 +170,7 @@ static void test_random_weights(void) {
     int counts[2] = {0, 3};
     for (int k = 0; k < 2; k++) {
         rl_wan_dit m;
-        rl_wan_dit_options o = {counts[k], 0};
+        rl_wan_dit_options o = {counts[k], 0, NULL};
         if (wan_dit_init_random_opts(&m, &c, rl_backend_cpu(), 5, &o) != 0) {
             EXPECT(0, "random model offload %d: %s", counts[k], rl_error_message());
             continue;
@@ -192,7 +192,7 @@ static void test_prediction_exact(void) {
     for (int k = 0; k <= 5; k++) {
         size_t before = rl_mem_current(RL_DEVICE_CPU);
         rl_wan_dit m;
-        rl_wan_dit_options o = {k, 0};
+        rl_wan_dit_options o = {k, 0, NULL};
         if (wan_dit_load_opts(&m, tiny_path, rl_backend_cpu(), &o) != 0) {
             EXPECT(0, "load: %s", rl_error_message());
             continue;

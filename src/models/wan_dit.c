@@ -347,6 +347,7 @@ static void free_attention(rl_wan_dit *m, rl_wan_attention *a) {
 
 void wan_dit_free(rl_wan_dit *m) {
     if (!m->be) return;
+    if (m->act_buf) m->be->free(m->be, m->act_buf, m->act_cap);
     wan_offload_free(m->offload); /* offloaded blocks' tensors have no device storage: free_t skips them */
     wan_fsdp_free(m->fsdp);       /* so have sharded blocks' */
     free_linear(m, &m->patch);
@@ -703,20 +704,30 @@ static int forward_in(rl_wan_dit *m, rl_arena *a, rl_tensor *y, const rl_tensor 
 }
 
 int wan_dit_forward(rl_wan_dit *m, rl_tensor *y, const rl_tensor *x, double t, const rl_tensor *context) {
-    rl_backend *be = m->be;
     RL_TRY(check_inputs(m, y, x, context));
     if (!(t >= 0.0 && t <= 1000.0))
         return rl_error_set("wan dit: the timestep %g is outside 0..1000", t);
     const int64_t N = x->shape[1] * (x->shape[2] / 2) * (x->shape[3] / 2);
-    size_t cap = wan_dit_activation_bytes(&m->cfg, N, N);
-    void *base = be->alloc(be, cap);
-    if (!base) return rl_error_wrap("wan dit activations");
     rl_arena a;
-    rl_arena_init_over(&a, "wan dit activations", be->device, base, cap);
+    RL_TRY(wan_dit_activation_arena(m, wan_dit_activation_bytes(&m->cfg, N, N), &a));
     int rc = forward_in(m, &a, y, x, t, context);
     m->peak_activation_bytes = a.peak;
-    be->free(be, base, cap);
     return rc;
+}
+
+int wan_dit_activation_arena(rl_wan_dit *m, size_t cap, rl_arena *a) {
+    rl_backend *be = m->be;
+    if (m->act_buf && m->act_cap < cap) {
+        be->free(be, m->act_buf, m->act_cap);
+        m->act_buf = NULL, m->act_cap = 0;
+    }
+    if (!m->act_buf) {
+        m->act_buf = be->alloc(be, cap);
+        if (!m->act_buf) return rl_error_wrap("wan dit activations");
+        m->act_cap = cap;
+    }
+    rl_arena_init_over(a, "wan dit activations", be->device, m->act_buf, m->act_cap);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- tiny random model */

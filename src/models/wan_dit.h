@@ -86,6 +86,8 @@ typedef struct {
     rl_wan_self_attention_fn self_attention; /* NULL = wan_self_attention_local */
     void *self_attention_ctx;
     size_t peak_activation_bytes; /* of the last forward */
+    void *act_buf;                /* the activation arena's storage, kept across forwards (act_cap bytes) */
+    size_t act_cap;
 } rl_wan_dit;
 
 /* Architecture from tensor shapes of an opened Wan DiT checkpoint; -1 with an
@@ -123,6 +125,11 @@ size_t wan_dit_activation_bytes(const rl_wan_dit_config *cfg, int64_t n_total, i
  * (L <= text_len), y [out_dim, T, H, W] f32 (allocated by the caller), all on
  * the backend's device. H and W must be even. */
 int wan_dit_forward(rl_wan_dit *m, rl_tensor *y, const rl_tensor *x, double t, const rl_tensor *context);
+/* An arena over the model's activation storage of at least cap bytes: allocated
+ * by the first forward and kept for the next ones (a sampling loop allocates and
+ * frees nothing per step; a device free would stall the GPU), grown when a
+ * larger forward comes, released by wan_dit_free. */
+int wan_dit_activation_arena(rl_wan_dit *m, size_t cap, rl_arena *a);
 
 /* Shared per-call state of the token forward. */
 typedef struct {

@@ -68,20 +68,15 @@ static int slice_in(rl_wan_dit *m, rl_arena *a, rl_tensor *y, const rl_tensor *x
 
 int wan_dit_forward_slice(rl_wan_dit *m, rl_tensor *y, const rl_tensor *x, double t, const rl_tensor *context,
                           const rl_wan_slice *sl) {
-    rl_backend *be = m->be;
     RL_TRY(check_slice(m, y, x, sl));
     if (!(t >= 0.0 && t <= 1000.0)) return rl_error_set("wan dit: the timestep %g is outside 0..1000", t);
     if (context->ndim != 2 || context->shape[1] != m->cfg.text_dim || context->shape[0] > m->cfg.text_len)
         return rl_error_set("wan dit slice: the text context must be f32 [L <= %lld, %lld]",
                             (long long)m->cfg.text_len, (long long)m->cfg.text_dim);
-    size_t cap = wan_dit_activation_bytes(&m->cfg, sl->n, sl->n);
-    void *base = be->alloc(be, cap);
-    if (!base) return rl_error_wrap("wan dit activations");
     rl_arena a;
-    rl_arena_init_over(&a, "wan dit activations", be->device, base, cap);
+    RL_TRY(wan_dit_activation_arena(m, wan_dit_activation_bytes(&m->cfg, sl->n, sl->n), &a));
     int rc = slice_in(m, &a, y, x, t, context, sl);
     m->peak_activation_bytes = a.peak;
-    be->free(be, base, cap);
     return rc;
 }
 
