@@ -532,7 +532,12 @@ static int cross_attention(rl_wan_dit *m, const rl_wan_attention *at, const rl_t
 }
 
 /* WanAttentionBlock.forward; x [n, D] f32 is the residual stream, updated in place. */
-int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, const rl_wan_step *st, rl_arena *a) {
+static void carry_done(rl_wan_carry *c) {
+    if (c) c->pending = 0;
+}
+
+int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, const rl_wan_step *st, rl_arena *a,
+                      rl_wan_carry *carry) {
     rl_backend *be = m->be;
     const int64_t n = st->n, D = m->cfg.dim, F = m->cfg.ffn_dim;
     const float eps = m->cfg.eps;
@@ -553,7 +558,11 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     /* y = self_attn(norm1(x) * (1 + scale) + shift). The norm and the modulation run
      * in fp32 inside one op; the Linear takes the result in the activation dtype
      * (bf16 on GPUs: the reference's autocast cast at the Linear). */
-    RL_TRY(be->layer_norm_modulate(be, &h, x, &shift_msa, &scale_msa, eps));
+    if (carry && carry->pending) /* the previous block's x += ffn * gate, fused */
+        RL_TRY(be->add_layer_norm_modulate(be, x, &carry->y, &carry->gate, &h, &shift_msa, &scale_msa, eps));
+    else
+        RL_TRY(be->layer_norm_modulate(be, &h, x, &shift_msa, &scale_msa, eps));
+    carry_done(carry);
     RL_TRY(self_attention(m, &blk->self_attn, &h, st, a, &y));
     rl_arena_reset(a, phase);
 
@@ -566,8 +575,14 @@ int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, cons
     RL_TRY(be->add_layer_norm_modulate(be, x, &y, NULL, &h, &shift_ffn, &scale_ffn, eps));
     RL_TRY(arena_t2(a, &f, be->act_dtype, n, F));
     RL_TRY(linear(be, &f, &h, &blk->ffn1, RL_ACT_GELU_TANH));
-    RL_TRY(linear(be, &y, &f, &blk->ffn2, RL_ACT_NONE));
-    RL_TRY(be->gated_add(be, x, &y, &gate_ffn));
+    if (carry) { /* added by the next block's first norm, or by wan_dit_run_blocks */
+        RL_TRY(linear(be, &carry->y, &f, &blk->ffn2, RL_ACT_NONE));
+        RL_TRY(be->copy(be, &carry->gate, &gate_ffn));
+        carry->pending = 1;
+    } else {
+        RL_TRY(linear(be, &y, &f, &blk->ffn2, RL_ACT_NONE));
+        RL_TRY(be->gated_add(be, x, &y, &gate_ffn));
+    }
     rl_arena_reset(a, mark);
     return 0;
 }
@@ -581,12 +596,20 @@ static int block_release(rl_wan_dit *m, int64_t i) {
 }
 
 int wan_dit_run_blocks(rl_wan_dit *m, rl_tensor *tokens, const rl_wan_step *st, rl_arena *a) {
+    rl_backend *be = m->be;
     RL_TRY(m->fsdp ? wan_fsdp_begin(m->fsdp) : wan_offload_begin(m->offload));
+    size_t mark = rl_arena_mark(a);
+    rl_wan_carry carry = {.pending = 0};
+    RL_TRY(arena_t2(a, &carry.y, be->act_dtype, st->n, m->cfg.dim));
+    RL_TRY(rl_arena_tensor(a, &carry.gate, RL_F32, 1, (int64_t[]){m->cfg.dim}));
     for (int64_t i = 0; i < m->cfg.num_layers; i++) {
         const rl_wan_block *blk;
-        if (block_ready(m, i, &blk) != 0 || wan_block_forward(m, blk, tokens, st, a) != 0 || block_release(m, i) != 0)
+        if (block_ready(m, i, &blk) != 0 || wan_block_forward(m, blk, tokens, st, a, &carry) != 0 ||
+            block_release(m, i) != 0)
             return rl_error_wrap("wan dit block %lld", (long long)i);
     }
+    if (carry.pending) RL_TRY(be->gated_add(be, tokens, &carry.y, &carry.gate));
+    rl_arena_reset(a, mark);
     return 0;
 }
 
@@ -616,7 +639,7 @@ size_t wan_dit_activation_bytes(const rl_wan_dit_config *c, int64_t N, int64_t n
     const size_t nn = (size_t)n, NN = (size_t)N, half_d = (size_t)c->head_dim / 2;
     /* held for the whole call: e, e0, ctx, rope tables, tokens, head output */
     size_t keep = al(D * f) + al(6 * D * f) + al(Lt * D * f) + 2 * al(nn * half_d * f) + al(nn * D * f) +
-                  al(nn * (size_t)c->out_dim * 4 * f);
+                  al(nn * (size_t)c->out_dim * 4 * f) + al(nn * D * f) + al(D * f); /* ... + the FFN carry */
     /* the largest transient: embeddings, or one block phase, or the head */
     size_t time_t = al((size_t)c->freq_dim * f) + 2 * al(D * f);
     size_t text_t = al(Lt * (size_t)c->text_dim * f) + al(Lt * D * f);

@@ -148,7 +148,17 @@ int wan_dit_embed_time(rl_wan_dit *m, rl_arena *a, double t, rl_tensor *e, rl_te
 int wan_dit_embed_text(rl_wan_dit *m, rl_arena *a, const rl_tensor *context, rl_tensor *ctx);
 /* Tokens [n, D] of x for the slice in st (patch embedding). */
 int wan_dit_embed_patches(rl_wan_dit *m, rl_arena *a, const rl_tensor *x, const rl_wan_step *st, rl_tensor *tokens);
-int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, const rl_wan_step *st, rl_arena *a);
+/* A block's last residual, x += ffn_out * gate_ffn, left for the next block to add
+ * fused with its first norm (one pass over x less per block); wan_dit_run_blocks
+ * adds the last block's. */
+typedef struct {
+    rl_tensor y;    /* [n, D] act dtype: the FFN output */
+    rl_tensor gate; /* [D] f32: its gate */
+    int pending;    /* y * gate not yet added to x */
+} rl_wan_carry;
+/* One block over x [n, D] f32. carry NULL: every residual added before return. */
+int wan_block_forward(rl_wan_dit *m, const rl_wan_block *blk, rl_tensor *x, const rl_wan_step *st, rl_arena *a,
+                      rl_wan_carry *carry);
 /* Every block in order over tokens [n, D] (offloaded blocks streamed in). */
 int wan_dit_run_blocks(rl_wan_dit *m, rl_tensor *tokens, const rl_wan_step *st, rl_arena *a);
 /* out [n, out_dim*4] = head(x) with e's modulation. */
