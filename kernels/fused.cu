@@ -26,6 +26,9 @@
  * chunks of 8 the 16-bit variants spilled or needed 116 registers). */
 #define FUSED_NV 2
 #define FUSED_MAX_THREADS 1024
+#define RLN_NV 8        /* residual_layer_norm: chunks per thread on rows up to RLN_THREADS * RLN_NV chunks */
+#define RLN_THREADS 256
+#define RNR_NV 4        /* rms_norm_rope: the same for rows of 16-byte chunks (8 bf16) */
 
 /* ---------------------------------------------------------------- element types */
 
@@ -167,8 +170,8 @@ __device__ __forceinline__ void rnr_pair(float x0, float x1, float rs, const voi
     *y1 = a * s + b * c;
 }
 
-template <typename TX, typename TY, int C>
-__global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
+template <typename TX, typename TY, int C, int NV>
+__global__ void __launch_bounds__(NV == FUSED_NV ? FUSED_MAX_THREADS : RLN_THREADS, NV == FUSED_NV ? 1 : 4)
     rms_norm_rope_kernel(TY *y, const TX *x, const void *w, int wdt, const void *cs, int cdt, const void *sn,
                          int sdt, int64_t rows, int64_t L, int D, int half, float eps) {
     __shared__ float sh[33];
@@ -177,10 +180,10 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
         const TX *xr = x + r * D;
         TY *yr = y + r * D;
         const int64_t trow = (r % L) * half;
-        float v[FUSED_NV][C];
+        float v[NV][C];
         float ss = 0.0f;
 #pragma unroll
-        for (int k = 0; k < FUSED_NV; k++) {
+        for (int k = 0; k < NV; k++) {
             int c = threadIdx.x + k * blockDim.x;
             if (c < nch) {
                 pack<TX, C> p = *reinterpret_cast<const pack<TX, C> *>(xr + (int64_t)c * C);
@@ -193,7 +196,7 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
         }
         const float rs = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
 #pragma unroll
-        for (int k = 0; k < FUSED_NV; k++) {
+        for (int k = 0; k < NV; k++) {
             int c = threadIdx.x + k * blockDim.x;
             if (c < nch) {
                 pack<TY, C> o;
@@ -255,8 +258,10 @@ __device__ __forceinline__ float residual(float xv, float yv, const void *gate, 
     return gate ? xv + yv * ld_vec(gate, gdt, i) : xv + yv;
 }
 
-template <typename TY, typename TH, int C>
-__global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
+/* NV chunks per thread: the launcher picks RLN_NV (fewer threads per row, several
+ * rows resident per SM: more loads in flight) when the row fits, else FUSED_NV. */
+template <typename TY, typename TH, int C, int NV>
+__global__ void __launch_bounds__(NV == FUSED_NV ? FUSED_MAX_THREADS : RLN_THREADS, NV == FUSED_NV ? 1 : 4)
     residual_layer_norm_kernel(float *x, const TY *y, const void *gate, int gdt, TH *h, const void *va, int adt,
                                const void *vb, int bdt, int modulate, int64_t rows, int D, float eps) {
     __shared__ float sh[33];
@@ -265,10 +270,10 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
         float *xr = x + r * D;
         const TY *yr = y + r * D;
         TH *hr = h + r * D;
-        float v[FUSED_NV][C];
+        float v[NV][C];
         float s = 0.0f;
 #pragma unroll
-        for (int k = 0; k < FUSED_NV; k++) {
+        for (int k = 0; k < NV; k++) {
             int c = threadIdx.x + k * blockDim.x;
             if (c < nch) {
                 pack<float, C> px = *reinterpret_cast<const pack<float, C> *>(xr + (int64_t)c * C);
@@ -285,7 +290,7 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
         const float mean = block_sum(s, sh) / (float)D;
         float ss = 0.0f;
 #pragma unroll
-        for (int k = 0; k < FUSED_NV; k++)
+        for (int k = 0; k < NV; k++)
             if (threadIdx.x + k * blockDim.x < nch)
 #pragma unroll
                 for (int e = 0; e < C; e++) {
@@ -294,7 +299,7 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
                 }
         const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
 #pragma unroll
-        for (int k = 0; k < FUSED_NV; k++) {
+        for (int k = 0; k < NV; k++) {
             int c = threadIdx.x + k * blockDim.x;
             if (c < nch) {
                 pack<TH, C> o;
@@ -390,11 +395,16 @@ static int launch_rnr(void *stream, void *y, const void *x, const void *w, int w
     cudaStream_t s = (cudaStream_t)stream;
     TY *yp = (TY *)y;
     const TX *xp = (const TX *)x;
-    if (chunks_fit<TX, TY, CV>(y, x, D))
-        rms_norm_rope_kernel<TX, TY, CV><<<fused_grid(rows), fused_threads(D / CV), 0, s>>>(
+    if (chunks_fit<TX, TY, CV>(y, x, D) && D / CV <= RLN_THREADS * RNR_NV) { /* D 5120 bf16: 160 threads a row */
+        int t = (int)((D / CV + RNR_NV - 1) / RNR_NV);
+        t = (t + 31) / 32 * 32;
+        rms_norm_rope_kernel<TX, TY, CV, RNR_NV><<<fused_grid(rows), t, 0, s>>>(
+            yp, xp, w, wdt, cs, cdt, sn, sdt, rows, L, (int)D, (int)half, eps);
+    } else if (chunks_fit<TX, TY, CV>(y, x, D))
+        rms_norm_rope_kernel<TX, TY, CV, FUSED_NV><<<fused_grid(rows), fused_threads(D / CV), 0, s>>>(
             yp, xp, w, wdt, cs, cdt, sn, sdt, rows, L, (int)D, (int)half, eps);
     else if (chunks_fit<TX, TY, 2>(y, x, D))
-        rms_norm_rope_kernel<TX, TY, 2><<<fused_grid(rows), fused_threads(D / 2), 0, s>>>(
+        rms_norm_rope_kernel<TX, TY, 2, FUSED_NV><<<fused_grid(rows), fused_threads(D / 2), 0, s>>>(
             yp, xp, w, wdt, cs, cdt, sn, sdt, rows, L, (int)D, (int)half, eps);
     else
         rms_norm_rope_long_kernel<TX, TY><<<fused_grid(rows), FUSED_MAX_THREADS, 0, s>>>(
@@ -409,8 +419,14 @@ static int launch_rln(void *stream, float *x, const void *y, const void *gate, i
     const TY *yp = (const TY *)y;
     TH *hp = (TH *)h;
     /* x's chunks are 16 bytes; y's and h's are 4 elements (8 or 16 bytes) */
-    if (chunks_fit<float, TY, 4>(y, x, D) && chunks_fit<float, TH, 4>(h, x, D))
-        residual_layer_norm_kernel<TY, TH, 4><<<fused_grid(rows), fused_threads(D / 4), 0, s>>>(
+    const bool fit = chunks_fit<float, TY, 4>(y, x, D) && chunks_fit<float, TH, 4>(h, x, D);
+    if (fit && D / 4 <= RLN_THREADS * RLN_NV) { /* Wan's D 1536 and 5120: 48 / 160 threads a row */
+        int t = (int)((D / 4 + RLN_NV - 1) / RLN_NV);
+        t = (t + 31) / 32 * 32;
+        residual_layer_norm_kernel<TY, TH, 4, RLN_NV><<<fused_grid(rows), t, 0, s>>>(
+            x, yp, gate, gdt, hp, va, adt, vb, bdt, modulate, rows, (int)D, eps);
+    } else if (fit)
+        residual_layer_norm_kernel<TY, TH, 4, FUSED_NV><<<fused_grid(rows), fused_threads(D / 4), 0, s>>>(
             x, yp, gate, gdt, hp, va, adt, vb, bdt, modulate, rows, (int)D, eps);
     else
         residual_layer_norm_long_kernel<TY, TH><<<fused_grid(rows), FUSED_MAX_THREADS, 0, s>>>(
