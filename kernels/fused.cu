@@ -258,6 +258,22 @@ __device__ __forceinline__ float residual(float xv, float yv, const void *gate, 
     return gate ? xv + yv * ld_vec(gate, gdt, i) : xv + yv;
 }
 
+/* C consecutive values of a per-channel vector from i (f32 16-byte aligned: one
+ * vector load; otherwise element by element); absent (NULL): `none`. */
+template <int C>
+__device__ __forceinline__ void ld_chunk(const void *p, int dt, int64_t i, float none, float *o) {
+    if (!p) {
+#pragma unroll
+        for (int e = 0; e < C; e++) o[e] = none;
+    } else if (C == 4 && dt == KDT_F32 && ((uintptr_t)p & 15) == 0) {
+        const float4 v = *reinterpret_cast<const float4 *>((const float *)p + i);
+        o[0] = v.x, o[1] = v.y, o[2] = v.z, o[3] = v.w;
+    } else {
+#pragma unroll
+        for (int e = 0; e < C; e++) o[e] = ld_vec(p, dt, i + e);
+    }
+}
+
 /* NV chunks per thread: the launcher picks RLN_NV (fewer threads per row, several
  * rows resident per SM: more loads in flight) when the row fits, else FUSED_NV. */
 template <typename TY, typename TH, int C, int NV>
@@ -278,9 +294,12 @@ __global__ void __launch_bounds__(NV == FUSED_NV ? FUSED_MAX_THREADS : RLN_THREA
             if (c < nch) {
                 pack<float, C> px = *reinterpret_cast<const pack<float, C> *>(xr + (int64_t)c * C);
                 pack<TY, C> py = *reinterpret_cast<const pack<TY, C> *>(yr + (int64_t)c * C);
+                float g[C];
+                ld_chunk<C>(gate, gdt, (int64_t)c * C, 1.0f, g);
 #pragma unroll
                 for (int e = 0; e < C; e++) {
-                    v[k][e] = residual(px.v[e], to_float(py.v[e]), gate, gdt, (int64_t)c * C + e);
+                    /* as residual(): x + y * gate, or x + y exactly without a gate */
+                    v[k][e] = gate ? px.v[e] + to_float(py.v[e]) * g[e] : px.v[e] + to_float(py.v[e]);
                     px.v[e] = v[k][e];
                     s += v[k][e];
                 }
@@ -303,10 +322,19 @@ __global__ void __launch_bounds__(NV == FUSED_NV ? FUSED_MAX_THREADS : RLN_THREA
             int c = threadIdx.x + k * blockDim.x;
             if (c < nch) {
                 pack<TH, C> o;
+                float fa[C], fb[C];
+                ld_chunk<C>(va, adt, (int64_t)c * C, 0.0f, fa);
+                ld_chunk<C>(vb, bdt, (int64_t)c * C, 0.0f, fb);
 #pragma unroll
-                for (int e = 0; e < C; e++)
-                    o.v[e] = from_float<TH>(
-                        rln_value((v[k][e] - mean) * rstd, va, adt, vb, bdt, modulate, (int64_t)c * C + e));
+                for (int e = 0; e < C; e++) { /* as rln_value() */
+                    float nv = (v[k][e] - mean) * rstd;
+                    if (modulate) nv = nv * (1.0f + fa[e]) + fb[e];
+                    else {
+                        if (va) nv *= fa[e];
+                        if (vb) nv += fb[e];
+                    }
+                    o.v[e] = from_float<TH>(nv);
+                }
                 *reinterpret_cast<pack<TH, C> *>(hr + (int64_t)c * C) = o;
             }
         }
