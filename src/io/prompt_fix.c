@@ -17,7 +17,7 @@
  * Not covered: fix_surrogates (valid UTF-8 holds no surrogates) and
  * max_decode_length (ftfy cuts pieces over a million code points; here a piece
  * is fixed whole). NFC follows the Unicode version of the Python that made the
- * tables (prompt_fix_tables.c names it: 14.0 for Python 3.11). Tested against
+ * tables (the generated prompt_fix_*.c name it: 14.0 for Python 3.11). Tested against
  * ftfy 6.3.1 on 663 strings (tests/test_prompt_fix.c). */
 #include "io/prompt_fix.h"
 
