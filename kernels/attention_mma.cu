@@ -314,15 +314,7 @@ static const mma_variant mma_variants[] = {
 };
 #define MMA_NVARIANTS ((int)(sizeof mma_variants / sizeof mma_variants[0]))
 
-static const mma_variant *mma_find(int64_t d, int variant) {
-    int k = 0;
-    for (int i = 0; i < MMA_NVARIANTS; i++) {
-        if (mma_variants[i].d != d) continue;
-        k++;
-        if (k == (variant < 1 ? 1 : variant)) return &mma_variants[i];
-    }
-    return NULL;
-}
+static const mma_variant *mma_find(int64_t d, int variant) { return variant_of_dim(mma_variants, MMA_NVARIANTS, d, variant); }
 
 extern "C" int cuda_attention_mma_config(int64_t d, int variant, int *block_q, int *block_k, int *warps) {
     const mma_variant *v = mma_find(d, variant);

@@ -494,15 +494,7 @@ static const wg_variant wg_variants[] = {
 };
 #define WG_NVARIANTS ((int)(sizeof wg_variants / sizeof wg_variants[0]))
 
-static const wg_variant *wg_find(int64_t d, int variant) {
-    int k = 0;
-    for (int i = 0; i < WG_NVARIANTS; i++) {
-        if (wg_variants[i].d != d) continue;
-        k++;
-        if (k == (variant < 1 ? 1 : variant)) return &wg_variants[i];
-    }
-    return NULL;
-}
+static const wg_variant *wg_find(int64_t d, int variant) { return variant_of_dim(wg_variants, WG_NVARIANTS, d, variant); }
 
 extern "C" int cuda_attention_wgmma_config(int64_t d, int variant, int *block_q, int *block_k, int *warpgroups) {
     const wg_variant *v = wg_find(d, variant);

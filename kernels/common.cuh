@@ -196,4 +196,15 @@ static inline unsigned grid_for(int64_t n, int threads) {
 
 static inline int launch_status(void) { return (int)cudaGetLastError(); }
 
+/* A kernel's tile configurations by head dim: the variant-th entry (1-based; 0 is
+ * the first) of those in tab[0..n) whose field d equals d, or NULL. */
+template <typename V> static inline const V *variant_of_dim(const V *tab, int n, int64_t d, int variant) {
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (tab[i].d != d) continue;
+        if (++k == (variant < 1 ? 1 : variant)) return &tab[i];
+    }
+    return NULL;
+}
+
 #endif

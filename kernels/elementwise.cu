@@ -159,16 +159,22 @@ typedef struct {
     int64_t shape[5], ys[5], xs[5]; /* strides in elements */
 } copy_geom;
 
+/* The x and y offsets of index i over dims [0, ndim) of g (row-major order). */
+__device__ __forceinline__ void copy_offsets(const copy_geom &g, int ndim, int64_t i, int64_t *xo, int64_t *yo) {
+    *xo = 0, *yo = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        int64_t idx = i % g.shape[d];
+        i /= g.shape[d];
+        *xo += idx * g.xs[d];
+        *yo += idx * g.ys[d];
+    }
+}
+
 template <typename T>
 __global__ void copy_strided_kernel(T *y, const T *x, copy_geom g, int64_t n) {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t rem = i, xo = 0, yo = 0;
-        for (int d = g.ndim - 1; d >= 0; d--) {
-            int64_t idx = rem % g.shape[d];
-            rem /= g.shape[d];
-            xo += idx * g.xs[d];
-            yo += idx * g.ys[d];
-        }
+        int64_t xo, yo;
+        copy_offsets(g, g.ndim, i, &xo, &yo);
         y[yo] = x[xo];
     }
 }
@@ -178,13 +184,8 @@ __global__ void copy_strided_kernel(T *y, const T *x, copy_geom g, int64_t n) {
 template <typename T>
 __global__ void copy_rows_kernel(T *y, const T *x, copy_geom g, int64_t rows, int64_t inner) {
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-        int64_t rem = r, xo = 0, yo = 0;
-        for (int d = g.ndim - 2; d >= 0; d--) {
-            int64_t idx = rem % g.shape[d];
-            rem /= g.shape[d];
-            xo += idx * g.xs[d];
-            yo += idx * g.ys[d];
-        }
+        int64_t xo, yo;
+        copy_offsets(g, g.ndim - 1, r, &xo, &yo);
         for (int64_t j = threadIdx.x; j < inner; j += blockDim.x) y[yo + j] = x[xo + j];
     }
 }

@@ -318,6 +318,20 @@ static int check_norm_common(const char *op, rl_tensor *y, const rl_tensor *x) {
     return backend_check_same_shape(op, "y", y, "x", x);
 }
 
+/* LayerNorm statistics of one row as torch: mean and 1/sqrt(biased variance + eps),
+ * accumulated in double, handed back in fp32. */
+static void row_layer_norm_stats(const float *xr, int64_t D, float eps, float *mean, float *rstd) {
+    double s = 0, ss = 0;
+    for (int64_t i = 0; i < D; i++) s += xr[i];
+    double m = s / (double)D;
+    for (int64_t i = 0; i < D; i++) {
+        double dv = xr[i] - m;
+        ss += dv * dv;
+    }
+    *rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
+    *mean = (float)m;
+}
+
 /* LayerNorm over the last dim as torch: biased variance, eps inside the sqrt. */
 static int cpu_layer_norm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                           const rl_tensor *b, float eps) {
@@ -332,14 +346,8 @@ static int cpu_layer_norm(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     for (int64_t r = 0; r < R; r++) {
         const float *xr = X + r * D;
         float *yr = Y + r * D;
-        double s = 0, ss = 0;
-        for (int64_t i = 0; i < D; i++) s += xr[i];
-        double mean = s / (double)D;
-        for (int64_t i = 0; i < D; i++) {
-            double d = xr[i] - mean;
-            ss += d * d;
-        }
-        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps)), mf = (float)mean;
+        float mf, rstd;
+        row_layer_norm_stats(xr, D, eps, &mf, &rstd);
         for (int64_t i = 0; i < D; i++) {
             float v = (xr[i] - mf) * rstd;
             if (W) v *= W[i];
@@ -723,14 +731,8 @@ static int cpu_layer_norm_modulate(rl_backend *be, rl_tensor *y, const rl_tensor
     for (int64_t r = 0; r < R; r++) {
         const float *xr = X + r * D;
         float *yr = Y + r * D;
-        double s = 0, ss = 0;
-        for (int64_t i = 0; i < D; i++) s += xr[i];
-        double mean = s / (double)D;
-        for (int64_t i = 0; i < D; i++) {
-            double dv = xr[i] - mean;
-            ss += dv * dv;
-        }
-        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps)), mf = (float)mean;
+        float mf, rstd;
+        row_layer_norm_stats(xr, D, eps, &mf, &rstd);
         for (int64_t i = 0; i < D; i++) {
             float v = (xr[i] - mf) * rstd;
             yr[i] = v * (1.0f + SC[i]) + SH[i];
@@ -802,17 +804,9 @@ static int residual_layer_norm(const char *op, rl_tensor *x, const rl_tensor *y,
     for (int64_t r = 0; r < R; r++) {
         float *xr = X + r * D, *hr = H + r * D;
         const float *yr = Y + r * D;
-        double s = 0, ss = 0;
-        for (int64_t i = 0; i < D; i++) {
-            xr[i] += G ? yr[i] * G[i] : yr[i];
-            s += xr[i];
-        }
-        double mean = s / (double)D;
-        for (int64_t i = 0; i < D; i++) {
-            double dv = xr[i] - mean;
-            ss += dv * dv;
-        }
-        float rstd = (float)(1.0 / sqrt(ss / (double)D + (double)eps)), mf = (float)mean;
+        for (int64_t i = 0; i < D; i++) xr[i] += G ? yr[i] * G[i] : yr[i];
+        float mf, rstd;
+        row_layer_norm_stats(xr, D, eps, &mf, &rstd);
         for (int64_t i = 0; i < D; i++) {
             float v = (xr[i] - mf) * rstd;
             if (modulate) {
