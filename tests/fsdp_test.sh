@@ -8,6 +8,9 @@
 # - tiny renders (2 heads) with --fsdp, --fsdp --offload-blocks 1, --fsdp
 #   --ulysses 2, --fsdp --cfg-parallel give the latents of one process (the text
 #   stage then runs the sharded umT5 on both ranks);
+# - test_fsdp --mpi: a pass of sharded units over MPI hands out every unit's
+#   exact bytes, and the gathers are nonblocking (MPI_Iallgather: begin returns
+#   while the other rank is still away);
 # - --fsdp with one process is the plain run (same latents hash);
 # - --fsdp --auto-plan prints the sharded plan; --offload-blocks past the block
 #   count is refused with --fsdp too.
@@ -35,6 +38,15 @@ same() { # name, reference, candidate: within 1e-5 of one process
         echo "FAIL: $1 differs from one process: $out"
     fi
 }
+
+# -- the gathers themselves over MPI (nonblocking, exact bytes)
+if [ -x "$BUILD/tests/test_fsdp" ]; then
+    MPI "$BUILD/tests/test_fsdp" --mpi >"$tmp/gathers" 2>&1
+    grep -E '^(PASS|FAIL): ' "$tmp/gathers" | sed 's/^\(PASS\|FAIL\): /\1: np 2: /'
+    grep -q '^PASS: ' "$tmp/gathers" || echo "FAIL: test_fsdp --mpi np 2: $(tail -c 400 "$tmp/gathers")"
+else
+    echo "FAIL: fsdp: $BUILD/tests/test_fsdp not found; build it first (make BUILD=$BUILD)"
+fi
 
 # -- eval dit on golden DiTs (2 heads: the automatic plan is Ulysses 2)
 for m in official_f32 comfy_fp8_scaled; do

@@ -10,7 +10,13 @@
  *   conversion and fp8 scales included);
  * - the device and pinned bytes after loading equal the planner's prediction;
  * - the planner picks none / fsdp / fsdp + offload N, and says what would help;
- * - a one-rank comm loads whole blocks. */
+ * - a one-rank comm loads whole blocks;
+ * - a pass over sharded units (rl_fsdp: begin, ready, release, with pinned
+ *   offloaded units and 3 slots) hands out every unit's exact bytes, over the
+ *   "self" comm here and, with --mpi under mpirun -np 2 (fsdp_test.sh), over MPI,
+ *   where the gathers are nonblocking: begin returns while a peer is still away. */
+#include <unistd.h>
+
 #include "comm/comm.h"
 #include "io/safetensors.h"
 #include "models/umt5_fsdp.h"
@@ -303,7 +309,99 @@ static void test_one_rank_is_plain(void) {
     if (self) wan_dit_free(&m), self->destroy(self);
 }
 
-int main(void) {
+/* ---------------------------------------------------------------- gathers */
+
+/* Byte i of tensor k of unit u, the same on every rank (the unsharded bytes). */
+static uint8_t unit_byte(int64_t u, int k, size_t i) {
+    uint64_t h = ((uint64_t)u * 1000003u + (uint64_t)k * 7919u + i) * 0x9E3779B97F4A7C15ull;
+    return (uint8_t)(h >> 56);
+}
+
+static const rl_dtype gather_dt[3] = {RL_F32, RL_BF16, RL_F8_E4M3};
+static const int64_t gather_numel[3] = {1000, 77777, 5}; /* odd counts: padded chunks */
+enum { GATHER_UNITS = 7 };
+
+/* A pass: every unit's gathered buffer must be the unsharded bytes. */
+static int gather_pass(rl_fsdp *f, const rl_fsdp_layout *l, double *begin_s) {
+    int bad = 0;
+    double t0 = rl_time_now();
+    if (rl_fsdp_begin(f) != 0) return -1;
+    if (begin_s) *begin_s = rl_time_now() - t0;
+    for (int64_t u = 0; u < GATHER_UNITS; u++) {
+        uint8_t *full;
+        if (rl_fsdp_ready(f, u, &full) != 0) return -1;
+        for (int k = 0; k < l->n; k++) {
+            size_t nb = (size_t)l->numel[k] * rl_dtype_size(l->dtype[k]);
+            for (size_t i = 0; i < nb; i++) bad += full[l->full_off[k] + i] != unit_byte(u, k, i);
+        }
+        if (rl_fsdp_release(f, u) != 0) return -1;
+    }
+    return bad;
+}
+
+/* rl_fsdp over comm on the CPU backend: units 2 and 5 offloaded (pinned), 3 slots. */
+static void gathers_over(rl_comm *comm) {
+    rl_backend *be = rl_backend_cpu();
+    rl_fsdp_layout l;
+    rl_fsdp *f = NULL;
+    unsigned char on_host[GATHER_UNITS] = {0, 0, 1, 0, 0, 1, 0};
+    EXPECT(rl_fsdp_layout_init(&l, comm->size, 3, gather_dt, gather_numel) == 0, "%s", rl_error_message());
+    EXPECT(rl_fsdp_create(&f, be, comm, &l, GATHER_UNITS, on_host, 3) == 0, "%s", rl_error_message());
+    if (!f) return;
+    EXPECT(rl_fsdp_overlaps(f), "the gathers over '%s' on CPU ranks are nonblocking", comm->kind);
+    uint8_t *shard = calloc(1, l.shard_bytes);
+    for (int64_t u = 0; u < GATHER_UNITS; u++) {
+        memset(shard, 0, l.shard_bytes);
+        for (int k = 0; k < l.n; k++) {
+            int64_t e0, e1;
+            size_t es = rl_dtype_size(l.dtype[k]);
+            rl_fsdp_range(&l, k, comm->rank, &e0, &e1);
+            for (size_t i = (size_t)e0 * es; i < (size_t)e1 * es; i++)
+                shard[l.shard_off[k] + i - (size_t)e0 * es] = unit_byte(u, k, i);
+        }
+        EXPECT(rl_fsdp_store(f, u, shard) == 0, "%s", rl_error_message());
+    }
+    free(shard);
+    EXPECT(rl_fsdp_alloc_slots(f) == 0, "%s", rl_error_message());
+    for (int pass = 0; pass < 2; pass++) {
+        int bad = gather_pass(f, &l, NULL);
+        EXPECT(bad == 0, "%s, %d ranks, pass %d: %d gathered bytes differ from the unsharded units (%s)", comm->kind,
+               comm->size, pass, bad, bad < 0 ? rl_error_message() : "");
+    }
+    if (comm->size > 1) {
+        /* rank 1 comes 0.3 s late: blocking gathers would hold rank 0 in begin for that long */
+        double begin_s = 0;
+        comm->barrier(comm);
+        if (comm->rank == 1) usleep(300000);
+        int bad = gather_pass(f, &l, &begin_s);
+        EXPECT(bad == 0, "timed pass: %d bytes differ (%s)", bad, bad < 0 ? rl_error_message() : "");
+        if (comm->rank == 0) {
+            EXPECT(begin_s < 0.15, "rank 0 spent %.3f s in begin while rank 1 was away: the gathers blocked", begin_s);
+            printf("  rank 0: begin (3 units' gathers issued) %.2f ms while rank 1 slept 300 ms; gather time %.3f s\n",
+                   begin_s * 1e3, rl_fsdp_gather_seconds(f));
+        }
+    }
+    rl_fsdp_free(f);
+}
+
+static rl_comm *gather_comm;
+static void test_gathers(void) { gathers_over(gather_comm); }
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--mpi")) { /* under mpirun (fsdp_test.sh) */
+        rl_world w;
+        if (rl_world_init(&argc, &argv, &w) != 0 || !(gather_comm = rl_comm_world_host())) {
+            printf("FAIL: test_fsdp --mpi setup: %s\n", rl_error_message());
+            return 1;
+        }
+        RUN(test_gathers);
+        gather_comm->destroy(gather_comm);
+        rl_world_finalize();
+        TL_EXIT();
+    }
+    gather_comm = rl_comm_world_host(); /* not launched: the "self" comm */
+    RUN(test_gathers);
+    gather_comm->destroy(gather_comm);
     RUN(test_layout);
     RUN(test_dit_bytes_read);
     RUN(test_umt5_bytes_read);

@@ -209,6 +209,7 @@ static int cuda_copy_async(rl_backend *be, void *dst, const void *src, size_t by
     if (st->released_set[slot]) CUDA_TRY("copy_async", cudaStreamWaitEvent(st->copy_stream, st->released[slot], 0));
     if (bytes) CUDA_TRY("copy_async", cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->copy_stream));
     CUDA_TRY("copy_async", cudaEventRecord(st->copied[slot], st->copy_stream));
+    st->copied_set[slot] = 1;
     return 0;
 }
 
@@ -233,6 +234,7 @@ static int cuda_synchronize(rl_backend *be) {
     RL_TRY(cuda_enter(be, "synchronize"));
     CUDA_TRY("synchronize", cudaStreamSynchronize(state_of(be)->stream));
     CUDA_TRY("synchronize", cudaStreamSynchronize(state_of(be)->copy_stream)); /* block-swap uploads in flight */
+    CUDA_TRY("synchronize", cudaStreamSynchronize(state_of(be)->comm_stream)); /* --fsdp gathers in flight */
     return 0;
 }
 
@@ -789,8 +791,10 @@ static void state_release(cuda_state *st) {
     for (int i = 0; i < RL_COPY_SLOTS; i++) {
         if (st->copied[i]) cudaEventDestroy(st->copied[i]);
         if (st->released[i]) cudaEventDestroy(st->released[i]);
+        if (st->gathered[i]) cudaEventDestroy(st->gathered[i]);
     }
     if (st->copy_stream) cudaStreamDestroy(st->copy_stream);
+    if (st->comm_stream) cudaStreamDestroy(st->comm_stream);
     if (st->workspace) cudaFree(st->workspace);
     if (st->blas) cublasDestroy(st->blas);
     if (st->lt) cublasLtDestroy(st->lt);
@@ -808,9 +812,11 @@ static int state_open(cuda_state *st, int dev) {
     CUDA_TRY(op, cudaGetDeviceProperties(&st->prop, dev));
     CUDA_TRY(op, cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     CUDA_TRY(op, cudaStreamCreateWithFlags(&st->copy_stream, cudaStreamNonBlocking));
+    CUDA_TRY(op, cudaStreamCreateWithFlags(&st->comm_stream, cudaStreamNonBlocking));
     for (int i = 0; i < RL_COPY_SLOTS; i++) {
         CUDA_TRY(op, cudaEventCreateWithFlags(&st->copied[i], cudaEventDisableTiming));
         CUDA_TRY(op, cudaEventCreateWithFlags(&st->released[i], cudaEventDisableTiming));
+        CUDA_TRY(op, cudaEventCreateWithFlags(&st->gathered[i], cudaEventDisableTiming));
     }
     CUBLAS_TRY(op, cublasLtCreate(&st->lt));
     CUBLAS_TRY(op, cublasCreate(&st->blas));

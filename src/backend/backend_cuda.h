@@ -27,6 +27,11 @@ typedef struct {
     cudaEvent_t copied[RL_COPY_SLOTS];   /* on copy_stream after the slot's last copy */
     cudaEvent_t released[RL_COPY_SLOTS]; /* on stream after the last op reading the slot */
     int released_set[RL_COPY_SLOTS];     /* released[] has been recorded at least once */
+    int copied_set[RL_COPY_SLOTS];       /* copied[] has been recorded at least once */
+    /* --fsdp prefetch: the slots' all-gathers on their own stream (comm_nccl.c's
+     * all_gather_start), after released[] and copied[], announced by gathered[] */
+    cudaStream_t comm_stream;
+    cudaEvent_t gathered[RL_COPY_SLOTS];
 } cuda_state;
 
 /* Dtype demands of cuda_check_tensor. */

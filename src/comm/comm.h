@@ -11,6 +11,7 @@
 #include "raylight.h"
 
 typedef struct rl_comm rl_comm;
+#define RL_COMM_BATCH_MAX 64 /* all-gathers in one all_gather_start batch */
 struct rl_comm {
     const char *kind; /* "self", "mpi", "nccl" */
     int rank, size;
@@ -18,6 +19,20 @@ struct rl_comm {
     int (*all_to_all)(rl_comm *c, const void *send, void *recv, size_t bytes);
     /* recv = concatenation of every rank's send block (rank order). */
     int (*all_gather)(rl_comm *c, const void *send, void *recv, size_t bytes);
+    /* Nonblocking all-gathers, for prefetching (--fsdp). all_gather_start issues
+     * n all-gathers (recv[i] = every rank's send[i] block of bytes[i], as
+     * all_gather) as one batch on lane `lane` (0..RL_COPY_SLOTS-1, at most one
+     * batch per lane in flight, n <= RL_COMM_BATCH_MAX) and returns without
+     * waiting; the buffers stay untouched by the caller until all_gather_wait(lane).
+     * MPI: one MPI_Iallgather each, all_gather_wait blocks in MPI_Waitall.
+     * NCCL: one group on the CUDA backend's comm stream, started once the compute
+     * stream has passed its last release_slot(lane) and the lane's last
+     * copy_async has landed (the slot's previous reader is done, its shard is
+     * in); all_gather_wait makes the compute stream wait, not the host.
+     * Self: copies at once. Every rank issues the same batches in the same order. */
+    int (*all_gather_start)(rl_comm *c, int n, const void *const *send, void *const *recv, const size_t *bytes,
+                            int lane);
+    int (*all_gather_wait)(rl_comm *c, int lane);
     int (*broadcast)(rl_comm *c, void *buf, size_t bytes, int root);
     /* Elementwise sum of f32 buffers over ranks, in place. */
     int (*all_reduce_sum_f32)(rl_comm *c, float *buf, size_t count);

@@ -1,7 +1,9 @@
 /* comm_mpi.c: the world (launcher detection, MPI start and abort) and the
  * host-memory collectives over MPI; the "self" flavour serves one rank without
  * MPI. Large messages are cut into chunks below INT_MAX elements (MPI counts are
- * int). */
+ * int). The nonblocking all-gathers of --fsdp prefetching keep their requests
+ * per lane in the comm (MPI_Iallgather, waited with MPI_Waitall); Open MPI
+ * moves them along whenever the rank is inside any MPI call. */
 #include "comm/comm.h"
 
 #include <limits.h>
@@ -77,6 +79,13 @@ static int self_all_to_all(rl_comm *c, const void *send, void *recv, size_t byte
     if (send != recv) memmove(recv, send, bytes);
     return 0;
 }
+static int self_gather_start(rl_comm *c, int n, const void *const *send, void *const *recv, const size_t *bytes,
+                             int lane) {
+    for (int i = 0; i < n; i++)
+        if (send[i] != recv[i]) memmove(recv[i], send[i], bytes[i]);
+    return 0;
+}
+static int self_gather_wait(rl_comm *c, int lane) { return 0; }
 static int self_broadcast(rl_comm *c, void *buf, size_t bytes, int root) { return 0; }
 static int self_reduce(rl_comm *c, float *buf, size_t count) { return 0; }
 static int self_send_recv(rl_comm *c, const void *send, int to, void *recv, int from, size_t bytes) {
@@ -98,6 +107,8 @@ static rl_comm *comm_self_new(void) {
     c->size = 1;
     c->all_to_all = self_all_to_all;
     c->all_gather = self_all_to_all;
+    c->all_gather_start = self_gather_start;
+    c->all_gather_wait = self_gather_wait;
     c->broadcast = self_broadcast;
     c->all_reduce_sum_f32 = self_reduce;
     c->send_recv = self_send_recv;
@@ -119,7 +130,13 @@ static int mpi_fail(rl_comm *c, const char *what, int err) {
     return rl_error_set("rank %d: MPI %s failed: %s", world.rank, what, msg);
 }
 
-#define MPI_COMM_OF(c) (*(MPI_Comm *)(c)->impl)
+typedef struct {
+    MPI_Comm comm;
+    MPI_Request req[RL_COPY_SLOTS][RL_COMM_BATCH_MAX]; /* a lane's outstanding all-gathers */
+    int n_req[RL_COPY_SLOTS];
+} mpi_impl;
+
+#define MPI_COMM_OF(c) (((mpi_impl *)(c)->impl)->comm)
 
 static int mpi_all_to_all(rl_comm *c, const void *send, void *recv, size_t bytes) {
     if (bytes > (size_t)INT_MAX) return rl_error_set("rank %d: all_to_all of %zu bytes per rank is too large for MPI", world.rank, bytes);
@@ -131,6 +148,46 @@ static int mpi_all_gather(rl_comm *c, const void *send, void *recv, size_t bytes
     if (bytes > (size_t)INT_MAX) return rl_error_set("rank %d: all_gather of %zu bytes per rank is too large for MPI", world.rank, bytes);
     int r = MPI_Allgather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, MPI_COMM_OF(c));
     return r == MPI_SUCCESS ? 0 : mpi_fail(c, "all_gather", r);
+}
+
+static int check_lane(rl_comm *c, int lane, const char *what) {
+    if (lane < 0 || lane >= RL_COPY_SLOTS)
+        return rl_error_set("rank %d: %s on lane %d, outside 0..%d (a bug)", world.rank, what, lane, RL_COPY_SLOTS - 1);
+    return 0;
+}
+
+static int mpi_gather_wait(rl_comm *c, int lane) {
+    RL_TRY(check_lane(c, lane, "all_gather_wait"));
+    mpi_impl *m = c->impl;
+    int n = m->n_req[lane];
+    m->n_req[lane] = 0;
+    int r = n ? MPI_Waitall(n, m->req[lane], MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    return r == MPI_SUCCESS ? 0 : mpi_fail(c, "all_gather (nonblocking, MPI_Waitall)", r);
+}
+
+static int mpi_gather_start(rl_comm *c, int n, const void *const *send, void *const *recv, const size_t *bytes,
+                            int lane) {
+    RL_TRY(check_lane(c, lane, "all_gather_start"));
+    mpi_impl *m = c->impl;
+    if (m->n_req[lane])
+        return rl_error_set("rank %d: all_gather_start on lane %d, whose last batch was not waited for (a bug)",
+                            world.rank, lane);
+    if (n < 0 || n > RL_COMM_BATCH_MAX)
+        return rl_error_set("rank %d: a batch of %d all-gathers; at most %d (a bug)", world.rank, n, RL_COMM_BATCH_MAX);
+    for (int i = 0; i < n; i++) {
+        if (bytes[i] > (size_t)INT_MAX) {
+            (void)mpi_gather_wait(c, lane); /* what was issued must finish before the buffers go */
+            return rl_error_set("rank %d: all_gather of %zu bytes per rank is too large for MPI", world.rank, bytes[i]);
+        }
+        int r = MPI_Iallgather(send[i], (int)bytes[i], MPI_BYTE, recv[i], (int)bytes[i], MPI_BYTE, m->comm,
+                               &m->req[lane][m->n_req[lane]]);
+        if (r != MPI_SUCCESS) {
+            (void)mpi_gather_wait(c, lane);
+            return mpi_fail(c, "all_gather (nonblocking, MPI_Iallgather)", r);
+        }
+        m->n_req[lane]++;
+    }
+    return 0;
 }
 
 static int mpi_broadcast(rl_comm *c, void *buf, size_t bytes, int root) {
@@ -165,8 +222,10 @@ static int mpi_barrier(rl_comm *c) {
 
 static void mpi_destroy(rl_comm *c) {
     if (c->device) c->device->destroy(c->device);
-    MPI_Comm *m = c->impl;
-    if (*m != MPI_COMM_WORLD) MPI_Comm_free(m);
+    mpi_impl *m = c->impl;
+    for (int l = 0; l < RL_COPY_SLOTS; l++) /* requests still out must not outlive their comm */
+        if (m->n_req[l]) MPI_Waitall(m->n_req[l], m->req[l], MPI_STATUSES_IGNORE);
+    if (m->comm != MPI_COMM_WORLD) MPI_Comm_free(&m->comm);
     free(m);
     free(c);
 }
@@ -184,20 +243,22 @@ static rl_comm *mpi_split(rl_comm *c, int color, int key) {
 
 static rl_comm *comm_mpi_new(MPI_Comm m) {
     rl_comm *c = calloc(1, sizeof *c);
-    MPI_Comm *pm = malloc(sizeof *pm);
+    mpi_impl *pm = calloc(1, sizeof *pm);
     if (!c || !pm) {
         free(c);
         free(pm);
         rl_error_set("out of memory creating a communicator");
         return NULL;
     }
-    *pm = m;
+    pm->comm = m;
     c->kind = "mpi";
     c->impl = pm;
     MPI_Comm_rank(m, &c->rank);
     MPI_Comm_size(m, &c->size);
     c->all_to_all = mpi_all_to_all;
     c->all_gather = mpi_all_gather;
+    c->all_gather_start = mpi_gather_start;
+    c->all_gather_wait = mpi_gather_wait;
     c->broadcast = mpi_broadcast;
     c->all_reduce_sum_f32 = mpi_reduce;
     c->send_recv = mpi_send_recv;

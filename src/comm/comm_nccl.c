@@ -10,7 +10,13 @@
  * communicator with an asynchronous error is aborted, never destroyed (that
  * could wait for a peer that is gone).
  * Timing: each operation is bracketed by two events on the stream, summed by
- * take_device_seconds (the communication time of a forward, without host waits). */
+ * take_device_seconds (the communication time of a forward, without host waits).
+ * The nonblocking all-gathers of --fsdp prefetching run on the backend's comm
+ * stream, ordered by the backend's per-slot events (released, copied ->
+ * gathered); they are not timed (they overlap compute by design). NCCL runs the
+ * operations of one communicator one after another whatever their streams, so
+ * with USP an exchange may wait behind a gather issued before it; every rank
+ * issues both in the same order, so they never wait for each other in a cycle. */
 #ifdef RL_HAVE_NCCL
 #include "comm/comm_nccl.h"
 
@@ -26,6 +32,7 @@
 typedef struct {
     ncclComm_t comm;
     cudaStream_t stream;
+    cuda_state *st; /* the backend's: comm stream and slot events of the nonblocking gathers */
     int device;
     float *flag; /* one device float for the barrier */
     int aborted; /* ncclCommAbort has run: nothing more may touch comm */
@@ -169,6 +176,49 @@ static int nc_all_gather(rl_comm *c, const void *send, void *recv, size_t bytes)
     return 0;
 }
 
+static int nc_check_lane(const rl_comm *c, int lane, const char *what) {
+    if (lane < 0 || lane >= RL_COPY_SLOTS)
+        return rl_error_set("rank %d: NCCL %s on lane %d, outside 0..%d (a bug)", c->rank, what, lane,
+                            RL_COPY_SLOTS - 1);
+    return 0;
+}
+
+#define CUDA_COMM_TRY(c, what, call)                                                                     \
+    do {                                                                                                 \
+        cudaError_t e_ = (call);                                                                         \
+        if (e_ != cudaSuccess)                                                                           \
+            return rl_error_set("rank %d: %s: %s failed: %s", (c)->rank, (what), #call, cudaGetErrorString(e_)); \
+    } while (0)
+
+/* The batch on the comm stream after the slot's last reader (released) and its
+ * last upload (copied); gathered marks its end for nc_gather_wait. */
+static int nc_gather_start(rl_comm *c, int n, const void *const *send, void *const *recv, const size_t *bytes,
+                           int lane) {
+    nccl_impl *m = IMPL(c);
+    cuda_state *st = m->st;
+    RL_TRY(nc_check_lane(c, lane, "all_gather_start"));
+    if (n < 0 || n > RL_COMM_BATCH_MAX)
+        return rl_error_set("rank %d: a batch of %d all-gathers; at most %d (a bug)", c->rank, n, RL_COMM_BATCH_MAX);
+    if (st->released_set[lane])
+        CUDA_COMM_TRY(c, "all_gather_start", cudaStreamWaitEvent(st->comm_stream, st->released[lane], 0));
+    if (st->copied_set[lane])
+        CUDA_COMM_TRY(c, "all_gather_start", cudaStreamWaitEvent(st->comm_stream, st->copied[lane], 0));
+    NCCL_TRY(c, "ncclGroupStart (all_gather_start)", ncclGroupStart());
+    for (int i = 0; i < n; i++)
+        NCCL_TRY_IN_GROUP(c, "ncclAllGather (all_gather_start)",
+                          ncclAllGather(send[i], recv[i], bytes[i], ncclChar, m->comm, st->comm_stream));
+    NCCL_TRY(c, "ncclGroupEnd (all_gather_start)", ncclGroupEnd());
+    CUDA_COMM_TRY(c, "all_gather_start", cudaEventRecord(st->gathered[lane], st->comm_stream));
+    return 0;
+}
+
+static int nc_gather_wait(rl_comm *c, int lane) {
+    nccl_impl *m = IMPL(c);
+    RL_TRY(nc_check_lane(c, lane, "all_gather_wait"));
+    CUDA_COMM_TRY(c, "all_gather_wait", cudaStreamWaitEvent(m->stream, m->st->gathered[lane], 0));
+    return 0;
+}
+
 static int nc_broadcast(rl_comm *c, void *buf, size_t bytes, int root) {
     nccl_impl *m = IMPL(c);
     timed_begin(m);
@@ -226,7 +276,7 @@ static void nc_destroy(rl_comm *c) {
 
 static rl_comm *nc_split(rl_comm *c, int color, int key);
 
-static rl_comm *nc_wrap(ncclComm_t comm, cudaStream_t stream, int device) {
+static rl_comm *nc_wrap(ncclComm_t comm, cuda_state *st) {
     rl_comm *c = calloc(1, sizeof *c);
     nccl_impl *m = calloc(1, sizeof *m);
     if (!c || !m || cudaMalloc((void **)&m->flag, sizeof(float)) != cudaSuccess) {
@@ -237,7 +287,7 @@ static rl_comm *nc_wrap(ncclComm_t comm, cudaStream_t stream, int device) {
         return NULL;
     }
     cudaMemset(m->flag, 0, sizeof(float));
-    m->comm = comm, m->stream = stream, m->device = device;
+    m->comm = comm, m->stream = st->stream, m->device = st->device, m->st = st;
     live_add(m);
     rl_comm_set_device_abort(abort_live);
     c->kind = "nccl";
@@ -246,6 +296,8 @@ static rl_comm *nc_wrap(ncclComm_t comm, cudaStream_t stream, int device) {
     ncclCommCount(comm, &c->size);
     c->all_to_all = nc_all_to_all;
     c->all_gather = nc_all_gather;
+    c->all_gather_start = nc_gather_start;
+    c->all_gather_wait = nc_gather_wait;
     c->broadcast = nc_broadcast;
     c->all_reduce_sum_f32 = nc_reduce;
     c->send_recv = nc_send_recv;
@@ -268,7 +320,7 @@ static rl_comm *nc_split(rl_comm *c, int color, int key) {
         rl_error_set("rank %d: NCCL ncclCommSplit gave no communicator for color %d (a bug)", c->rank, color);
         return NULL;
     }
-    return nc_wrap(sub, m->stream, m->device);
+    return nc_wrap(sub, m->st);
 }
 
 rl_comm *rl_comm_world_nccl(rl_backend *be) {
@@ -315,7 +367,7 @@ rl_comm *rl_comm_world_nccl(rl_backend *be) {
         nccl_fail_comm(NULL, rank, "ncclCommInitRank", r);
         return NULL;
     }
-    return nc_wrap(comm, st->stream, st->device);
+    return nc_wrap(comm, st);
 }
 #else
 typedef int rl_comm_nccl_unused; /* ISO C wants a declaration in every file */

@@ -4,9 +4,16 @@
  * into the slot; an offloaded unit's shard first copied into the slot's shard
  * slot on the copy stream) -> ready -> the unit's ops -> release (release_slot
  * event on the compute stream) -> the next unit's gather into it. Gathers are
- * issued in unit order as soon as a slot is free, so the next unit is gathered
- * while (NCCL on its own stream) or before (blocking host comm) the current one
- * runs; every rank issues the same collectives in the same order.
+ * issued in unit order as soon as a slot is free; every rank issues the same
+ * collectives in the same order.
+ * Overlap: the slot number is the lane of the comm's nonblocking all-gathers
+ * (all_gather_start at release of the slot's last unit, all_gather_wait in
+ * ready). NCCL: the batch runs on the backend's comm stream after the slot's
+ * release (and its shard upload), and the compute stream waits for it in ready,
+ * so the gather of unit u+1 runs while unit u computes. MPI (CPU ranks):
+ * MPI_Iallgather at release, MPI_Waitall in ready. The staging path (a device
+ * backend with a host-only comm, --comm mpi) stays synchronous: a download,
+ * blocking all-gathers and an upload inside gather().
  */
 #include "parallel/fsdp.h"
 
@@ -22,6 +29,7 @@ struct rl_fsdp {
     int64_t n_units;
     int n_slots;
     int direct;                        /* the comm moves this backend's memory itself */
+    int async;                         /* direct, with nonblocking all-gathers (one lane per slot) */
     void **shard;                      /* [n_units] resident shard: device, or pinned host when offloaded */
     unsigned char *on_host;            /* [n_units] 1: the shard is in pinned host memory */
     int n_host;
@@ -29,6 +37,7 @@ struct rl_fsdp {
     void *shard_slot[RL_COPY_SLOTS];   /* device, l.shard_bytes each: offloaded shards copied in */
     int64_t slot_unit[RL_COPY_SLOTS];  /* unit gathered into the slot, -1 free */
     int slot_busy[RL_COPY_SLOTS];      /* handed out by ready, not yet released */
+    int pending[RL_COPY_SLOTS];        /* the slot's gather batch is issued, not yet waited for */
     int64_t next;                      /* the next unit to gather */
     uint8_t *stage_send, *stage_recv;  /* host staging (host-only comm, device backend) */
     double gather_seconds;
@@ -78,6 +87,7 @@ int rl_fsdp_create(rl_fsdp **out, rl_backend *be, rl_comm *comm, const rl_fsdp_l
     f->be = be, f->comm = comm, f->l = *l, f->n_units = n_units;
     f->n_slots = n_slots < n_units ? n_slots : (int)n_units;
     f->direct = be->device == RL_DEVICE_CPU || !strcmp(comm->kind, "nccl");
+    f->async = f->direct && comm->all_gather_start && comm->all_gather_wait && l->n <= RL_COMM_BATCH_MAX;
     f->shard = calloc((size_t)n_units, sizeof *f->shard);
     f->on_host = calloc((size_t)n_units, 1);
     if (!f->shard || !f->on_host) {
@@ -146,6 +156,8 @@ int rl_fsdp_alloc_slots(rl_fsdp *f) {
 void rl_fsdp_free(rl_fsdp *f) {
     if (!f) return;
     rl_backend *be = f->be;
+    for (int s = 0; s < RL_COPY_SLOTS; s++) /* a pass that failed half way may leave gathers out */
+        if (f->pending[s]) (void)f->comm->all_gather_wait(f->comm, s), f->pending[s] = 0;
     (void)be->synchronize(be); /* no copy or gather may still use a buffer freed here */
     for (int s = 0; s < RL_COPY_SLOTS; s++) {
         if (f->slot[s]) be->free(be, f->slot[s], f->l.full_bytes);
@@ -171,10 +183,12 @@ size_t rl_fsdp_device_bytes(const rl_fsdp *f) {
 }
 size_t rl_fsdp_host_bytes(const rl_fsdp *f) { return f ? (size_t)f->n_host * f->l.shard_bytes : 0; }
 double rl_fsdp_gather_seconds(const rl_fsdp *f) { return f ? f->gather_seconds : 0; }
+int rl_fsdp_overlaps(const rl_fsdp *f) { return f ? f->async : 0; }
 
 /* ---------------------------------------------------------------- the pass */
 
-/* Unit u's parameters into slot s: one all-gather per tensor. */
+/* Unit u's parameters into slot s: one all-gather per tensor, issued as one
+ * nonblocking batch on lane s (async), else done here. */
 static int gather(rl_fsdp *f, int64_t u, int s) {
     rl_backend *be = f->be;
     rl_comm *c = f->comm;
@@ -183,19 +197,39 @@ static int gather(rl_fsdp *f, int64_t u, int s) {
     const uint8_t *src = f->shard[u];
     if (f->direct && f->on_host[u]) { /* pinned shard -> device shard slot, ordered by the slot's events */
         RL_TRY(be->copy_async(be, f->shard_slot[s], src, l->shard_bytes, s));
-        RL_TRY(be->wait_copy(be, s));
+        if (!f->async) RL_TRY(be->wait_copy(be, s)); /* async: the comm's batch waits for the lane's copy */
         src = f->shard_slot[s];
     } else if (!f->direct && !f->on_host[u]) {
         RL_TRY(be->download(be, f->stage_send, src, l->shard_bytes));
         src = f->stage_send;
     }
     uint8_t *dst = f->direct ? f->slot[s] : f->stage_recv;
+    const void *send[RL_FSDP_MAX_TENSORS];
+    void *recv[RL_FSDP_MAX_TENSORS];
+    size_t bytes[RL_FSDP_MAX_TENSORS];
     for (int k = 0; k < l->n; k++) {
-        size_t bytes = (size_t)l->chunk[k] * rl_dtype_size(l->dtype[k]);
-        if (c->all_gather(c, src + l->shard_off[k], dst + l->full_off[k], bytes) != 0)
+        send[k] = src + l->shard_off[k], recv[k] = dst + l->full_off[k];
+        bytes[k] = (size_t)l->chunk[k] * rl_dtype_size(l->dtype[k]);
+        if (!f->async && c->all_gather(c, send[k], recv[k], bytes[k]) != 0)
             return rl_error_wrap("rank %d: --fsdp gathering unit %lld", c->rank, (long long)u);
     }
+    if (f->async) {
+        if (c->all_gather_start(c, l->n, send, recv, bytes, s) != 0)
+            return rl_error_wrap("rank %d: --fsdp starting the gathers of unit %lld", c->rank, (long long)u);
+        f->pending[s] = 1;
+    }
     if (!f->direct) RL_TRY(be->upload(be, f->slot[s], f->stage_recv, l->full_bytes));
+    f->gather_seconds += rl_time_now() - t0;
+    return 0;
+}
+
+/* The slot's gather batch finished (MPI) or ordered before what the compute stream runs next (NCCL). */
+static int gather_wait(rl_fsdp *f, int s) {
+    if (!f->pending[s]) return 0;
+    double t0 = rl_time_now();
+    f->pending[s] = 0;
+    if (f->comm->all_gather_wait(f->comm, s) != 0)
+        return rl_error_wrap("rank %d: --fsdp gathering unit %lld", f->comm->rank, (long long)f->slot_unit[s]);
     f->gather_seconds += rl_time_now() - t0;
     return 0;
 }
@@ -213,7 +247,8 @@ static int prefetch(rl_fsdp *f) {
 int rl_fsdp_begin(rl_fsdp *f) {
     /* a pass that failed half way may have left slots handed out */
     for (int s = 0; s < f->n_slots; s++) {
-        if (f->slot_busy[s] && f->n_host && f->direct) RL_TRY(f->be->release_slot(f->be, s));
+        RL_TRY(gather_wait(f, s)); /* the lane must be free for this pass's batch */
+        if (f->slot_busy[s] && f->direct && f->be->release_slot) RL_TRY(f->be->release_slot(f->be, s));
         f->slot_busy[s] = 0;
         f->slot_unit[s] = -1;
     }
@@ -230,6 +265,7 @@ static int slot_of(const rl_fsdp *f, int64_t u) {
 int rl_fsdp_ready(rl_fsdp *f, int64_t u, uint8_t **full) {
     int s = slot_of(f, u);
     if (s < 0) return rl_error_set("fsdp: unit %lld was not gathered (units must run in order; a bug)", (long long)u);
+    RL_TRY(gather_wait(f, s));
     f->slot_busy[s] = 1;
     *full = f->slot[s];
     return 0;
@@ -238,8 +274,8 @@ int rl_fsdp_ready(rl_fsdp *f, int64_t u, uint8_t **full) {
 int rl_fsdp_release(rl_fsdp *f, int64_t u) {
     int s = slot_of(f, u);
     if (s < 0 || !f->slot_busy[s]) return rl_error_set("fsdp: unit %lld released but not in use (a bug)", (long long)u);
-    /* the next copy into this slot's shard slot waits for the unit's ops */
-    if (f->n_host && f->direct) RL_TRY(f->be->release_slot(f->be, s));
+    /* the next copy into this slot's shard slot, and the next gather into the slot, wait for the unit's ops */
+    if (f->direct && f->be->release_slot) RL_TRY(f->be->release_slot(f->be, s));
     f->slot_busy[s] = 0;
     f->slot_unit[s] = -1;
     return prefetch(f);

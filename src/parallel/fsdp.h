@@ -11,7 +11,11 @@
  *   the unsharded tensor's bytes, and the forward is bit-identical.
  * - A rank's shard of a unit is one buffer (tensor chunks 256-byte aligned); the
  *   gathered unit is one buffer too (tensor k at full_off[k]); one all-gather per
- *   tensor fills it (NCCL: on the backend's stream).
+ *   tensor fills it, issued as one nonblocking batch (rl_comm all_gather_start,
+ *   the slot as its lane) so that communication overlaps compute: NCCL on the
+ *   backend's comm stream (the compute stream waits for it in ready, the host
+ *   never does), MPI with MPI_Iallgather (MPI_Waitall in ready). Through host
+ *   copies (a device backend with a host-only comm) the gather is synchronous.
  * - Shards stay resident on the device, or (offloaded units) in pinned host
  *   memory: then they are copied into a device shard slot on the copy stream
  *   before the gather. Gathered units rotate through a few device slots, filled
@@ -70,6 +74,10 @@ void rl_fsdp_free(rl_fsdp *f);
 
 size_t rl_fsdp_device_bytes(const rl_fsdp *f); /* resident shards + slots on the device */
 size_t rl_fsdp_host_bytes(const rl_fsdp *f);   /* pinned shards of offloaded units */
-double rl_fsdp_gather_seconds(const rl_fsdp *f); /* host time spent in gathers so far */
+/* Host time spent in gathers so far: issuing them, and waiting for them in
+ * ready (MPI: the communication not hidden behind compute; NCCL: issue only). */
+double rl_fsdp_gather_seconds(const rl_fsdp *f);
+/* 1 when the gathers are nonblocking (they overlap compute), 0 when synchronous. */
+int rl_fsdp_overlaps(const rl_fsdp *f);
 
 #endif
