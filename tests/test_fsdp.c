@@ -14,7 +14,9 @@
  * - a pass over sharded units (rl_fsdp: begin, ready, release, with pinned
  *   offloaded units and 3 slots) hands out every unit's exact bytes, over the
  *   "self" comm here and, with --mpi under mpirun -np 2 (fsdp_test.sh), over MPI,
- *   where the gathers are nonblocking: begin returns while a peer is still away. */
+ *   where the gathers are nonblocking: begin returns while a peer is still away,
+ *   and the sharded umT5 (embedding rows + layers) encodes to the bytes of a
+ *   whole load. */
 #include <unistd.h>
 
 #include "comm/comm.h"
@@ -196,11 +198,14 @@ static void test_umt5_bytes_read(void) {
             "norm1.weight", "attn.q.weight", "attn.k.weight", "attn.v.weight", "attn.o.weight",
             "pos_embedding.embedding.weight", "norm2.weight", "ffn.gate.0.weight", "ffn.fc1.weight", "ffn.fc2.weight"};
         int64_t L = plain.cfg.layers;
-        char(*names)[96] = malloc(sizeof *names * UMT5_LAYER_TENSORS * (size_t)L);
+        int n_names = UMT5_LAYER_TENSORS * (int)L + 1; /* every layer tensor and the token embedding */
+        char(*names)[96] = malloc(sizeof *names * (size_t)n_names);
         for (int64_t i = 0; i < L; i++)
             for (int k = 0; k < UMT5_LAYER_TENSORS; k++)
                 snprintf(names[i * UMT5_LAYER_TENSORS + k], 96, "blocks.%lld.%s", (long long)i, sfx[k]);
-        uint64_t scales, layers = file_bytes(path, RL_MODEL_UMT5, names, UMT5_LAYER_TENSORS * (int)L, &scales);
+        snprintf(names[n_names - 1], 96, "token_embedding.weight");
+        uint64_t scales, layers = file_bytes(path, RL_MODEL_UMT5, names, n_names, &scales);
+        uint64_t emb_scale, emb = file_bytes(path, RL_MODEL_UMT5, names + n_names - 1, 1, &emb_scale);
         free(names);
         const int W = 3;
         rl_comm c[3];
@@ -215,12 +220,23 @@ static void test_umt5_bytes_read(void) {
             }
             uint64_t s = umt5_fsdp_bytes_read(m[r].fsdp) - scales;
             sum += s;
-            EXPECT(fabs((double)s - (double)layers / W) <= 10.0 * (double)L * W * 4,
-                   "%s rank %d read %llu layer bytes of %llu", t5s[g], r, (unsigned long long)s,
+            /* layers: at most one element per rank per tensor off; the embedding: one row */
+            double slack = 10.0 * (double)L * W * 4 + (double)plain.cfg.dim * 4 * W;
+            EXPECT(fabs((double)s - (double)layers / W) <= slack,
+                   "%s rank %d read %llu layer and embedding bytes of %llu", t5s[g], r, (unsigned long long)s,
                    (unsigned long long)layers);
+            /* what is not sharded (the final norm) is all a rank reads besides: the table is never read whole */
+            EXPECT(m[r].file_bytes_read - s - scales == plain.file_bytes_read - layers - scales,
+                   "%s rank %d: %llu bytes read besides the shards", t5s[g], r,
+                   (unsigned long long)(m[r].file_bytes_read - s - scales));
         }
-        EXPECT(sum == layers, "%s: the ranks read %llu layer bytes, the file has %llu", t5s[g],
+        EXPECT(sum == layers, "%s: the ranks read %llu layer and embedding bytes, the file has %llu", t5s[g],
                (unsigned long long)sum, (unsigned long long)layers);
+        if (g == 0)
+            printf("  %s: whole load reads %llu bytes (embedding %llu, layers %llu); W 3: rank 0 reads %llu\n",
+                   t5s[g], (unsigned long long)plain.file_bytes_read, (unsigned long long)emb,
+                   (unsigned long long)(layers - emb), (unsigned long long)m[0].file_bytes_read);
+        (void)emb_scale;
         for (int r = 0; r < W; r++) umt5_free(&m[r]);
         umt5_free(&plain);
     }
@@ -387,6 +403,47 @@ static void gathers_over(rl_comm *comm) {
 static rl_comm *gather_comm;
 static void test_gathers(void) { gathers_over(gather_comm); }
 
+/* Under mpirun: the sharded umT5 (embedding rows and layers over the ranks)
+ * encodes ids from every rank's vocabulary range to the bytes of the whole load. */
+static void test_umt5_encode_sharded(void) {
+    rl_backend *be = rl_backend_cpu();
+    for (size_t g = 0; g < sizeof t5s / sizeof *t5s; g++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/tests/golden/umt5/%s.safetensors", RL_SOURCE_DIR, t5s[g]);
+        rl_umt5 plain, sh;
+        if (umt5_load(&plain, path, be) != 0 || umt5_load_fsdp(&sh, path, be, gather_comm) != 0) {
+            EXPECT(0, "%s: %s", t5s[g], rl_error_message());
+            return;
+        }
+        EXPECT(sh.fsdp && !sh.token_embedding.data, "%s: the embedding is sharded", t5s[g]);
+        const int64_t n = 23, D = plain.cfg.dim, V = plain.cfg.vocab;
+        int32_t ids[23];
+        int64_t r0, r1, mine = 0;
+        umt5_fsdp_vocab_range(V, gather_comm->size, gather_comm->rank, &r0, &r1);
+        for (int64_t i = 0; i < n; i++) {
+            ids[i] = (int32_t)((i * 7919 + 3) % V);
+            mine += ids[i] >= r0 && ids[i] < r1;
+        }
+        ids[n - 1] = (int32_t)(V - 1); /* the last row, on the last rank */
+        EXPECT(mine > 0 && mine < n, "%s: this rank holds %lld of the %lld ids (the test wants a mix)", t5s[g],
+               (long long)mine, (long long)n);
+        for (int padded = 0; padded < 2; padded++) {
+            int64_t run = padded ? 40 : 0;
+            float *a = malloc(sizeof(float) * (size_t)(n * D)), *b = malloc(sizeof(float) * (size_t)(n * D));
+            rl_tensor ta = rl_tensor_make(a, RL_F32, RL_DEVICE_CPU, 2, (int64_t[]){n, D});
+            rl_tensor tb = rl_tensor_make(b, RL_F32, RL_DEVICE_CPU, 2, (int64_t[]){n, D});
+            int rc = umt5_encode(&plain, ids, n, run, &ta);
+            if (rc == 0) rc = umt5_encode(&sh, ids, n, run, &tb);
+            EXPECT(rc == 0 && !memcmp(a, b, sizeof(float) * (size_t)(n * D)),
+                   "%s%s: the sharded encoder's output differs from the whole load's (%s)", t5s[g],
+                   padded ? " (run length 40)" : "", rc ? rl_error_message() : "bytes differ");
+            free(a), free(b);
+        }
+        umt5_free(&sh);
+        umt5_free(&plain);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "--mpi")) { /* under mpirun (fsdp_test.sh) */
         rl_world w;
@@ -395,6 +452,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         RUN(test_gathers);
+        RUN(test_umt5_encode_sharded);
         gather_comm->destroy(gather_comm);
         rl_world_finalize();
         TL_EXIT();

@@ -165,16 +165,20 @@ int umt5_load_fsdp(rl_umt5 *m, const char *path, rl_backend *be, rl_comm *fsdp) 
         m->blocks = calloc((size_t)m->cfg.layers, sizeof *m->blocks);
         if (!m->blocks) rc = rl_error_set("out of host memory for %lld umT5 layers", (long long)m->cfg.layers);
     }
+    rl_dtype et = RL_F32;
     if (rc == 0) {
         /* The embedding keeps a 16-bit file dtype (exact, half the memory of f32). */
         const rl_st_tensor *t = rl_checkpoint_find(&w.st, &w.ck, "token_embedding.weight");
-        rl_dtype et = (t->dtype == RL_BF16 || t->dtype == RL_F16) ? t->dtype : RL_F32;
+        et = (t->dtype == RL_BF16 || t->dtype == RL_F16) ? t->dtype : RL_F32;
         if (be->weight_dtype != RL_F32 && et == RL_F32) et = be->weight_dtype;
-        rc = load2(&w, "token_embedding.weight", et, m->cfg.vocab, m->cfg.dim, &m->token_embedding);
     }
-    if (rc == 0 && fsdp && fsdp->size > 1) rc = umt5_fsdp_load(m, &w, fsdp);
-    else
+    if (rc == 0 && fsdp && fsdp->size > 1) { /* the table's header: its rows are sharded */
+        m->token_embedding = rl_tensor_make(NULL, et, be->device, 2, (int64_t[]){m->cfg.vocab, m->cfg.dim});
+        rc = umt5_fsdp_load(m, &w, fsdp);
+    } else {
+        if (rc == 0) rc = load2(&w, "token_embedding.weight", et, m->cfg.vocab, m->cfg.dim, &m->token_embedding);
         for (int64_t i = 0; rc == 0 && i < m->cfg.layers; i++) rc = load_block(&w, &m->cfg, i, &m->blocks[i]);
+    }
     if (rc == 0) rc = load1(&w, "norm.weight", m->cfg.dim, &m->norm);
     m->weight_bytes = w.device_bytes;
     m->file_bytes_read = w.st.bytes_read;
@@ -313,11 +317,15 @@ static int encode_run(rl_umt5 *m, umt5_acts *a, const int32_t *ids, int64_t n, i
     int32_t *bk = host + L;
     for (int64_t i = 0; i < L; i++)
         for (int64_t j = 0; j < L; j++) bk[i * L + j] = umt5_relative_bucket(j - i, c->num_buckets, c->max_distance);
-    int rc = be->upload(be, a->ids.data, host, sizeof(int32_t) * (size_t)L);
-    if (rc == 0) rc = be->upload(be, a->buckets.data, bk, sizeof(int32_t) * (size_t)(L * L));
+    int rc = be->upload(be, a->buckets.data, bk, sizeof(int32_t) * (size_t)(L * L));
+    /* no sqrt(dim) scaling in T5; --fsdp: each rank's vocabulary rows, summed over the ranks */
+    if (rc == 0 && m->fsdp) rc = umt5_fsdp_embed(m->fsdp, host, L, &a->ids, &a->x);
+    else if (rc == 0) {
+        rc = be->upload(be, a->ids.data, host, sizeof(int32_t) * (size_t)L);
+        if (rc == 0) rc = be->embedding(be, &a->x, &m->token_embedding, &a->ids);
+    }
     free(host);
     RL_TRY(rc);
-    RL_TRY(be->embedding(be, &a->x, &m->token_embedding, &a->ids)); /* no sqrt(dim) scaling in T5 */
     int64_t kv_len = L > n ? n : 0;
     if (m->fsdp) RL_TRY(umt5_fsdp_begin(m->fsdp));
     for (int64_t i = 0; i < c->layers; i++) {

@@ -53,7 +53,7 @@ typedef struct rl_comm rl_comm;
 typedef struct {
     rl_umt5_config cfg;
     rl_backend *be;
-    rl_tensor token_embedding; /* [V, D] */
+    rl_tensor token_embedding; /* [V, D]; under --fsdp the header only (its rows are sharded: fsdp) */
     rl_umt5_block *blocks;     /* [layers] */
     rl_tensor norm;            /* [D] f32: final RMSNorm gain */
     size_t weight_bytes;       /* on the device */
@@ -71,9 +71,9 @@ void umt5_describe(const rl_umt5_config *cfg, char *buf, size_t n);
  * weight onto be and closes the file. */
 int umt5_load(rl_umt5 *m, const char *path, rl_backend *be);
 /* As umt5_load; with fsdp (--fsdp, more than one rank) each rank reads and keeps
- * only its shard of every layer (the token embedding and final norm stay whole)
- * and every rank must then encode the same ids in step (the layers' gathers are
- * collectives over fsdp). */
+ * only its shard of every layer and its share of the token embedding's rows
+ * (the final norm stays whole), and every rank must then encode the same ids in
+ * step (the embedding's sum and the layers' gathers are collectives over fsdp). */
 int umt5_load_fsdp(rl_umt5 *m, const char *path, rl_backend *be, rl_comm *fsdp);
 void umt5_free(rl_umt5 *m);
 /* The umT5 sizes by name: "xxl" (Wan 2.1's encoder) and "tiny" (make-tiny's). */

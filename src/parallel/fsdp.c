@@ -175,6 +175,18 @@ void rl_fsdp_free(rl_fsdp *f) {
     free(f);
 }
 
+int rl_fsdp_sum_f32(rl_fsdp *f, float *buf, size_t count) {
+    rl_comm *c = f->comm;
+    if (f->direct) return c->all_reduce_sum_f32(c, buf, count);
+    float *h = malloc(count * sizeof *h + 1);
+    if (!h) return rl_error_set("out of host memory staging an --fsdp sum (%zu floats)", count);
+    int rc = f->be->download(f->be, h, buf, count * sizeof *h);
+    if (rc == 0) rc = c->all_reduce_sum_f32(c, h, count);
+    if (rc == 0) rc = f->be->upload(f->be, buf, h, count * sizeof *h);
+    free(h);
+    return rc;
+}
+
 size_t rl_fsdp_device_bytes(const rl_fsdp *f) {
     if (!f) return 0;
     size_t n = (size_t)(f->n_units - f->n_host) * f->l.shard_bytes + (size_t)f->n_slots * f->l.full_bytes;

@@ -71,6 +71,10 @@ int rl_fsdp_ready(rl_fsdp *f, int64_t u, uint8_t **full);
 /* Every op reading unit u has been issued: its slot takes the next unit. */
 int rl_fsdp_release(rl_fsdp *f, int64_t u);
 void rl_fsdp_free(rl_fsdp *f);
+/* Elementwise sum over the FSDP ranks of count floats in this backend's memory,
+ * in place (through host copies when the comm moves host memory only). For
+ * parameters sharded otherwise than by units (the umT5 embedding's rows). */
+int rl_fsdp_sum_f32(rl_fsdp *f, float *buf, size_t count);
 
 size_t rl_fsdp_device_bytes(const rl_fsdp *f); /* resident shards + slots on the device */
 size_t rl_fsdp_host_bytes(const rl_fsdp *f);   /* pinned shards of offloaded units */
