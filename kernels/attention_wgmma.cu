@@ -2,6 +2,9 @@
  * (wgmma), for bf16 q/k/v with head dim 64 or 128, no bias, out bf16 or f32 and an
  * optional fp32 lse; the semantics of attention_mma.cu (keys >= nkeys masked, a row
  * with no key gets out 0 and lse -inf, P rounded to bf16 before P V).
+ * Two kernels share the per-warpgroup steps: the one described here, where every
+ * thread loads tiles, and the warp-specialised one further down (a TMA producer
+ * warpgroup, mbarriers, consumer ping-pong), which is the default.
  *
  * Per CTA: BM = 64 * NWG queries of one (head, batch), NWG warpgroups (128 threads
  * each, warps 4w..4w+3), warpgroup w owning query rows 64w..64w+63. Keys go by tiles
@@ -91,6 +94,9 @@
  * a trap and the launcher refuses devices other than compute capability 9.0.
  */
 #include "common.cuh"
+
+#include <cudaTypedefs.h> /* CUtensorMap and the cuTensorMapEncodeTiled signature */
+#include <climits>
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define WG_ARCH_OK 1 /* compiling the sm_90a image: wgmma is available */
@@ -351,6 +357,50 @@ template <int N> __device__ __forceinline__ void wg_pin_all(uint32_t (&x)[N][4])
 #pragma unroll
         for (int e = 0; e < 4; e++) wg_pin(x[i][e]);
 }
+
+/* ---- for the warp-specialised kernel: mbarriers, TMA, register reallocation,
+ * named barriers (PTX ISA: mbarrier, cp.async.bulk.tensor, setmaxnreg, bar). */
+__device__ __forceinline__ void mb_init(uint32_t bar, uint32_t count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+/* The producer's arrival, announcing `bytes` of TMA writes the phase also waits for. */
+__device__ __forceinline__ void mb_expect_tx(uint32_t bar, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mb_arrive(uint32_t bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+/* Spins until the phase of parity `parity` has completed (a fresh barrier is in
+ * phase 0, so waiting for parity 1 passes at once). The labels are local to the
+ * braces, so the wrapper can be inlined many times. */
+__device__ __forceinline__ void mb_wait(uint32_t bar, uint32_t parity) {
+    asm volatile("{\n.reg .pred done;\nMB_WAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra MB_WAIT;\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+/* Box (c0.., c1.., c2, c3) of a 4-D tensor map into shared memory at dst (1024-byte
+ * aligned for the 128-byte swizzle); completion counts bytes on mbarrier bar. */
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap *map, uint32_t bar, int c0, int c1,
+                                            int c2, int c3) {
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+                 "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+                 : "memory");
+}
+template <int N> __device__ __forceinline__ void regs_shrink() {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+template <int N> __device__ __forceinline__ void regs_grow() {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+}
+/* Named barriers 1 and 2 (0 is __syncthreads): `n` threads in all, some arriving
+ * (not waiting) and the rest waiting. */
+__device__ __forceinline__ void nb_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void nb_arrive(int id, int n) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
 #endif /* WG_ARCH_OK */
 
 /* ---------------------------------------------------------------- the kernel */
@@ -473,33 +523,228 @@ __global__ void __launch_bounds__(128 * NWG, 1) attention_wgmma_kernel(cuda_atte
 #endif
 }
 
+/* ---------------------------------------------------------------- the warp-specialised kernel
+ *
+ * FlashAttention-3's structure on the same per-warpgroup steps: 3 warpgroups per
+ * CTA. Warpgroup 0 is the producer: after shrinking its registers to 24 (setmaxnreg;
+ * the consumers grow to 240), one thread loads Q once and then K_j, V_j through TMA
+ * (cp.async.bulk.tensor, 128-byte swizzle: the tile layout of the header) into a
+ * ring of ST stages, each stage a "full" mbarrier (the TMA bytes landed) and an
+ * "empty" one (every consumer warp is done reading it). Warpgroups 1 and 2 are the
+ * consumers, 64 query rows each (BM = 128), running the loop of the kernel above (S_j
+ * and P_{j-1} V_{j-1} issued back to back, the softmax of S_j under P V) without a
+ * CTA-wide barrier. With PP ("ping-pong") the two consumers take turns issuing their
+ * wgmmas through named barriers 1 and 2, so one's softmax runs while the other's
+ * matrix products fill the tensor cores. Tensor maps are 4-D (d, row, head, batch)
+ * over q, k, v; rows past Lq (q) or nkeys (k, v) are outside the map, so TMA fills
+ * them with zeros and reads nothing beyond the tensors.
+ * Turn accounting: consumer c waits on barrier 1 + c before each of its ntiles + 1
+ * issue phases and arrives on the other's barrier after it; consumer 1 arrives once
+ * up front (consumer 0 goes first) and skips its last arrival, so every barrier
+ * sees as many arrivals as waits. */
+template <int D, int BN, int NST> struct ws_cfg {
+    static constexpr int ST = NST;                           /* ring stages of K and of V */
+    static constexpr int BM = 128;                           /* 2 consumer warpgroups x 64 rows */
+    static constexpr uint32_t QBYTES = (uint32_t)BM * D * 2;
+    static constexpr uint32_t TBYTES = (uint32_t)BN * D * 2;
+    static constexpr uint32_t BARS = QBYTES + 2 * ST * TBYTES;  /* mbarriers after the tiles */
+    static constexpr size_t SMEM = BARS + 8 * (1 + 4 * ST) + 16 + 1024;
+};
+
+template <int D, int BN, bool PP, int NST>
+__global__ void __launch_bounds__(384, 1)
+    attention_wgmma_ws_kernel(const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
+                              const __grid_constant__ CUtensorMap tv, cuda_attention_args a) {
+#ifdef WG_ARCH_OK
+    using C = wg_cfg<D, BN, 2>; /* the consumers' step sizes (BM 128) */
+    using W = ws_cfg<D, BN, NST>;
+    constexpr int ST = W::ST;
+    extern __shared__ __align__(1024) uint8_t wg_smem[];
+    const uint32_t Qs = (wg_saddr(wg_smem) + 1023u) & ~1023u;
+    const uint32_t Ks = Qs + W::QBYTES, Vs = Ks + ST * W::TBYTES;
+    const uint32_t q_full = Qs + W::BARS, k_full = q_full + 8, k_empty = k_full + 8 * ST, v_full = k_empty + 8 * ST,
+                   v_empty = v_full + 8 * ST, scratch = v_empty + 8 * ST;
+    const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+    const int64_t b = blockIdx.z, h = blockIdx.y, i0 = (int64_t)blockIdx.x * W::BM;
+    const int64_t nk = a.nkeys;
+    const int ntiles = (int)((nk + BN - 1) / BN);
+    if (threadIdx.x == 0) {
+        mb_init(q_full, 1);
+        for (int s = 0; s < ST; s++) {
+            mb_init(k_full + 8 * s, 1), mb_init(v_full + 8 * s, 1); /* the producer's expect_tx */
+            mb_init(k_empty + 8 * s, 8), mb_init(v_empty + 8 * s, 8); /* one arrival per consumer warp */
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) { /* the producer */
+        regs_shrink<24>();
+        if (threadIdx.x == 0) {
+            mb_expect_tx(q_full, W::QBYTES);
+#pragma unroll
+            for (int c = 0; c < D / 64; c++)
+                tma_load_4d(Qs + c * W::BM * 128, &tq, q_full, 64 * c, (int)i0, (int)h, (int)b);
+            for (int j = 0; j < ntiles; j++) {
+                const int s = j % ST;
+                const uint32_t ph = (uint32_t)(j / ST) & 1;
+                mb_wait(k_empty + 8 * s, ph ^ 1);
+                mb_expect_tx(k_full + 8 * s, W::TBYTES);
+#pragma unroll
+                for (int c = 0; c < D / 64; c++)
+                    tma_load_4d(Ks + s * W::TBYTES + c * BN * 128, &tk, k_full + 8 * s, 64 * c, j * BN, (int)h, (int)b);
+                mb_wait(v_empty + 8 * s, ph ^ 1);
+                mb_expect_tx(v_full + 8 * s, W::TBYTES);
+#pragma unroll
+                for (int c = 0; c < D / 64; c++)
+                    tma_load_4d(Vs + s * W::TBYTES + c * BN * 128, &tv, v_full + 8 * s, 64 * c, j * BN, (int)h, (int)b);
+            }
+        }
+        return;
+    }
+
+    regs_grow<240>();
+    const int cw = wg - 1; /* consumer 0 or 1: query rows 64 cw .. 64 cw + 63 */
+    const int g = lane >> 2, t4 = lane & 3;
+    const uint64_t qd = wg_desc(Qs + (uint32_t)cw * 64 * 128, 16, 1024);
+    const uint64_t kd = wg_desc(Ks, 16, 1024);
+    const uint64_t vd = wg_desc(Vs, BN * 128, 1024);
+    constexpr uint64_t TSTEP = W::TBYTES >> 4;
+    const float sl2 = a.scale * 1.4426950408889634f;
+    float o[C::ON], s[C::SN], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, corr[2];
+    uint32_t p[C::KV][4];
+#pragma unroll
+    for (int i = 0; i < C::ON; i++) o[i] = 0.0f;
+    auto my_turn = [&]() {
+        if (PP) nb_sync(1 + cw, 256);
+    };
+    auto your_turn = [&]() {
+        if (PP) nb_arrive(2 - cw, 256);
+    };
+    auto release = [&](uint32_t bar) {
+        if (lane == 0) mb_arrive(bar);
+    };
+
+    if (PP && cw == 1 && ntiles > 0) nb_arrive(1, 256); /* consumer 0 goes first */
+    mb_wait(q_full, 0);
+    if (ntiles > 0) { /* tile 0: S only */
+        mb_wait(k_full, 0);
+        my_turn();
+        wg_fence();
+        wg_issue_s<D, BN, 2>(s, qd, kd);
+        wg_commit();
+        your_turn();
+        wg_wait<0>();
+        wg_pin_all(s);
+        release(k_empty);
+        wg_softmax(s, m, l, corr, 0, nk, sl2, t4);
+        wg_pack<BN>(p, s);
+    }
+    for (int j = 1; j < ntiles; j++) {
+        const int sk = j % ST, sv = (j - 1) % ST;
+        wg_rescale(o, corr); /* by tile j-1's max; O is not in flight */
+        mb_wait(k_full + 8 * sk, (uint32_t)(j / ST) & 1);
+        my_turn();
+        wg_fence();
+        wg_issue_s<D, BN, 2>(s, qd, kd + sk * TSTEP);
+        wg_commit();
+        mb_wait(v_full + 8 * sv, (uint32_t)((j - 1) / ST) & 1);
+        wg_fence(); /* the rescale above may be scheduled down to here */
+        wg_issue_pv<D, BN>(o, p, vd + sv * TSTEP);
+        wg_commit();
+        your_turn();
+        wg_wait<1>(); /* S_j done; P_{j-1} V_{j-1} may still run */
+        wg_pin_all(s);
+        release(k_empty + 8 * sk);
+        wg_softmax(s, m, l, corr, (int64_t)j * BN, nk, sl2, t4);
+        wg_pin_all(s);
+        wg_anchor(scratch + 4 * cw, l[1]);
+        wg_wait<0>();
+        wg_pin_all(o);
+        wg_pin_all(p);
+        release(v_empty + 8 * sv);
+        wg_pack<BN>(p, s);
+    }
+    if (ntiles > 0) { /* the last P V */
+        const int sv = (ntiles - 1) % ST;
+        wg_rescale(o, corr);
+        mb_wait(v_full + 8 * sv, (uint32_t)((ntiles - 1) / ST) & 1);
+        my_turn();
+        wg_fence();
+        wg_issue_pv<D, BN>(o, p, vd + sv * TSTEP);
+        wg_commit();
+        if (cw == 0) your_turn(); /* consumer 1's last arrival would find no waiter */
+        wg_wait<0>();
+        wg_pin_all(o);
+        wg_pin_all(p);
+    }
+
+    /* out = O / l, lse = m * scale + log(l) */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float lt = l[r];
+        lt += __shfl_xor_sync(FULL_MASK, lt, 1);
+        lt += __shfl_xor_sync(FULL_MASK, lt, 2);
+        const int64_t i = i0 + cw * 64 + warp * 16 + g + 8 * r;
+        if (i >= a.Lq) continue;
+        const float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+        const int64_t base = ((b * a.Lq + i) * a.H + h) * D + 2 * t4;
+#pragma unroll
+        for (int j = 0; j < D / 8; j++) {
+            const float x0 = o[4 * j + 2 * r] * inv, x1 = o[4 * j + 2 * r + 1] * inv;
+            if (a.odt == KDT_BF16) {
+                const uint32_t w = (uint32_t)f32_to_bf16(x0) | ((uint32_t)f32_to_bf16(x1) << 16);
+                *(uint32_t *)((uint16_t *)a.out + base + j * 8) = w;
+            } else {
+                *(float2 *)((float *)a.out + base + j * 8) = make_float2(x0, x1);
+            }
+        }
+        if (a.lse && t4 == 0) a.lse[(b * a.H + h) * a.Lq + i] = lt > 0.0f ? m[r] * a.scale + logf(lt) : -INFINITY;
+    }
+#else
+    __trap();
+#endif
+}
+
 /* ---------------------------------------------------------------- launcher */
 
 /* The configurations, by head dim; a d's first entry is its default (variant 0 or
  * 1). Registers per thread (ptxas, CUDA 13.0, sm_90a; no spills) and dynamic shared
  * memory, all at one CTA per SM:
+ *   warp-specialised d128 q128 k128: producer 24 regs, consumers up to 240 (168 at
+ *   launch, setmaxnreg), 161 KB with 2 stages, 225 KB with 3; d64 q128 k128: 97 KB
  *   d128 q128 k128 wg2: 246 regs, 161 KB    d128 q128 k64 wg2: 168 regs, 97 KB
  *   d128 q192 k64 wg3:  150 regs, 113 KB    d64 q128 k128 wg2: 182 regs, 81 KB
  *   d64 q192 k128 wg3:  157 regs, 89 KB
- * Timed on an H100 (test_gpu_attention, bf16 [1, L, H, d]): d128 q192 k64 wg3 437 /
- * 430 TFLOP/s at [L 14040 / 32760, 40 heads], 425 at [32760, 12]; q128 k128 wg2 428 /
- * 430 / 412; q128 k64 wg2 405 / 400 / 395; d64 [14040, 12]: q192 k128 wg3 335, q128
- * k128 wg2 297 (the mma kernel: 343 / 346 / 331 and 317). The fastest is each d's
- * default. */
+ * Timed on an H100 (raylight-gen bench attention, bf16 [40 heads, L 14040 / 32760,
+ * 128], TFLOP/s): warp-specialised with ping-pong, 3 stages 671 / 629, 2 stages 660 /
+ * 622; without ping-pong, 2 stages 681 / 636, 3 stages 679 / 628: the same within
+ * noise. In Wan 14B's forward at 832x480x33 the first is the fastest (827.2 ms
+ * against 832.2 and 835.1), so it is the default. Through test_gpu_attention (each
+ * call synchronised; [L 14040 / 32760, 40] and [32760, 12]): ping-pong 2 stages
+ * 572 / 607 / 595, without 545 / 615 / 609; q192 k64 wg3 426 / 446 / 426; q128 k128 wg2 432 / 433 / 422; q128 k64 wg2 383 /
+ * 380 / 376. d64 [14040, 12]: warp-specialised ping-pong 437, q192 k128 wg3 294, q128
+ * k128 wg2 293 (the mma kernel: 347 / 324 / 328 and 338). */
 typedef struct {
     int d, bn, nwg;
+    int ws; /* 0: the kernel above; 1: warp-specialised (nwg = its 2 consumers); 2: that with ping-pong */
+    int st; /* warp-specialised: ring stages */
 } wg_variant;
 static const wg_variant wg_variants[] = {
-    {128, 64, 3}, {128, 128, 2}, {128, 64, 2}, {64, 128, 3}, {64, 128, 2},
+    {128, 128, 2, 2, 3}, {128, 128, 2, 1, 2}, {128, 128, 2, 2, 2}, {128, 64, 3, 0, 0}, {128, 128, 2, 0, 0},
+    {128, 64, 2, 0, 0},  {64, 128, 2, 2, 2},  {64, 128, 3, 0, 0},  {64, 128, 2, 0, 0},
 };
 #define WG_NVARIANTS ((int)(sizeof wg_variants / sizeof wg_variants[0]))
 
 static const wg_variant *wg_find(int64_t d, int variant) { return variant_of_dim(wg_variants, WG_NVARIANTS, d, variant); }
 
-extern "C" int cuda_attention_wgmma_config(int64_t d, int variant, int *block_q, int *block_k, int *warpgroups) {
+extern "C" int cuda_attention_wgmma_config(int64_t d, int variant, int *block_q, int *block_k, int *warpgroups,
+                                           int *specialised, int *stages) {
     const wg_variant *v = wg_find(d, variant);
     if (!v) return -1;
-    *block_q = 64 * v->nwg, *block_k = v->bn, *warpgroups = v->nwg;
+    *block_q = 64 * v->nwg, *block_k = v->bn, *warpgroups = v->nwg + (v->ws ? 1 : 0);
+    if (specialised) *specialised = v->ws;
+    if (stages) *stages = v->st;
     return 0;
 }
 
@@ -524,6 +769,62 @@ template <int D, int BN, int NWG> static int launch_wgmma(cudaStream_t stream, c
     return launch_status();
 }
 
+/* cuTensorMapEncodeTiled, from the driver through the runtime (no -lcuda). */
+static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = NULL;
+    if (!fn) {
+        void *p = NULL;
+        cudaDriverEntryPointQueryResult q;
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) ==
+                cudaSuccess &&
+            q == cudaDriverEntryPointSuccess)
+            fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+        else
+            (void)cudaGetLastError();
+    }
+    return fn;
+}
+
+/* The 4-D map (d, row, head, batch) of a [B, L, H, D] bf16 tensor whose rows
+ * [rows, L) read as zeros, in boxes of 64 channels x box_rows rows. */
+static int tensor_map(CUtensorMap *map, const void *base, int64_t D, int64_t rows, int64_t L, int64_t H, int64_t B,
+                      uint32_t box_rows) {
+    PFN_cuTensorMapEncodeTiled_v12000 enc = tensor_map_encoder();
+    if (!enc) return (int)cudaErrorNotSupported;
+    const cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)(rows > 0 ? rows : 1), (cuuint64_t)H, (cuuint64_t)B};
+    const cuuint64_t strides[3] = {(cuuint64_t)(H * D * 2), (cuuint64_t)(D * 2), (cuuint64_t)(L * H * D * 2)};
+    const cuuint32_t box[4] = {64, box_rows, 1, 1}, one[4] = {1, 1, 1, 1};
+    CUresult r = enc(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, (void *)base, dims, strides, box, one,
+                     CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                     CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    return r == CUDA_SUCCESS ? 0 : (int)cudaErrorInvalidValue;
+}
+
+template <int D, int BN, bool PP, int NST>
+static int launch_wgmma_ws(cudaStream_t stream, const cuda_attention_args *a) {
+    using W = ws_cfg<D, BN, NST>;
+    auto kern = attention_wgmma_ws_kernel<D, BN, PP, NST>;
+    static int image_ok = 0;
+    if (!image_ok) { /* as launch_wgmma */
+        cudaFuncAttributes fa;
+        cudaError_t e = cudaFuncGetAttributes(&fa, kern);
+        if (e != cudaSuccess) return (int)e;
+        if (fa.numRegs < 24) return (int)cudaErrorNoKernelImageForDevice;
+        e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)W::SMEM);
+        if (e != cudaSuccess) return (int)e;
+        image_ok = 1;
+    }
+    if (a->Lq > INT_MAX - W::BM || a->nkeys > INT_MAX - BN) return (int)cudaErrorInvalidValue; /* int32 TMA coordinates */
+    CUtensorMap tq, tk, tv;
+    int rc = tensor_map(&tq, a->q, D, a->Lq, a->Lq, a->H, a->B, W::BM);
+    if (rc == 0) rc = tensor_map(&tk, a->k, D, a->nkeys, a->Lk, a->H, a->B, BN);
+    if (rc == 0) rc = tensor_map(&tv, a->v, D, a->nkeys, a->Lk, a->H, a->B, BN);
+    if (rc != 0) return rc;
+    dim3 grid((unsigned)((a->Lq + W::BM - 1) / W::BM), (unsigned)a->H, (unsigned)a->B);
+    kern<<<grid, 384, W::SMEM, stream>>>(tq, tk, tv, *a);
+    return launch_status();
+}
+
 extern "C" int cuda_attention_wgmma(void *stream, const cuda_attention_args *a, int variant) {
     const wg_variant *v = wg_find(a->d, variant);
     const uintptr_t al = (uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->out;
@@ -539,8 +840,16 @@ extern "C" int cuda_attention_wgmma(void *stream, const cuda_attention_args *a, 
     if (e != cudaSuccess) return (int)e;
     if (major != 9 || minor != 0) return (int)cudaErrorNoKernelImageForDevice; /* wgmma is sm_90a only */
     cudaStream_t s = (cudaStream_t)stream;
+#define WS_CASE(D_, BN_, PP_, ST_) \
+    if (v->d == D_ && v->bn == BN_ && v->ws == (PP_ ? 2 : 1) && v->st == ST_) \
+        return launch_wgmma_ws<D_, BN_, PP_, ST_>(s, a)
+    WS_CASE(128, 128, true, 2);
+    WS_CASE(128, 128, false, 2);
+    WS_CASE(128, 128, true, 3);
+    WS_CASE(64, 128, true, 2);
+#undef WS_CASE
 #define WG_CASE(D_, BN_, NWG_) \
-    if (v->d == D_ && v->bn == BN_ && v->nwg == NWG_) return launch_wgmma<D_, BN_, NWG_>(s, a)
+    if (v->d == D_ && v->bn == BN_ && v->nwg == NWG_ && !v->ws) return launch_wgmma<D_, BN_, NWG_>(s, a)
     WG_CASE(128, 128, 2);
     WG_CASE(128, 64, 2);
     WG_CASE(128, 64, 3);

@@ -142,7 +142,11 @@ int cuda_attention_mma_config(int64_t d, int variant, int *block_q, int *block_k
  * H200; wgmma is sm_90a); elsewhere cudaErrorNoKernelImageForDevice. variant as
  * cuda_attention_mma's; cuda_attention_wgmma_config gives a variant's tiles. */
 int cuda_attention_wgmma(void *stream, const cuda_attention_args *a, int variant);
-int cuda_attention_wgmma_config(int64_t d, int variant, int *block_q, int *block_k, int *warpgroups);
+/* *specialised (NULL: not wanted): 0 for the all-threads-load kernel, 1 for the
+ * warp-specialised one (a TMA producer warpgroup + consumers), 2 for that with the
+ * consumers' ping-pong; *stages its K/V ring depth; *warpgroups counts the producer. */
+int cuda_attention_wgmma_config(int64_t d, int variant, int *block_q, int *block_k, int *warpgroups,
+                                int *specialised, int *stages);
 
 /* The row softmax of the GEMM attention path (any head dim; the GEMMs run in the
  * backend), for queries q0 .. q0+nq-1 of one batch element. */

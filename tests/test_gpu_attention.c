@@ -237,8 +237,9 @@ static void test_wgmma(void) {
     };
     static const rl_dtype outs[] = {RL_BF16, RL_F32};
     /* the automatic choice (NULL) is the wgmma kernel's default on Hopper */
-    static const att_path d128[] = {{NULL, "wgmma("}, {"wgmma:2", "wgmma("}, {"wgmma:3", "wgmma("}};
-    static const att_path d64[] = {{NULL, "wgmma("}, {"wgmma:2", "wgmma("}};
+    static const att_path d128[] = {{NULL, "wgmma("},    {"wgmma:2", "wgmma("}, {"wgmma:3", "wgmma("},
+                                    {"wgmma:4", "wgmma("}, {"wgmma:5", "wgmma("}, {"wgmma:6", "wgmma("}};
+    static const att_path d64[] = {{NULL, "wgmma("}, {"wgmma:2", "wgmma("}, {"wgmma:3", "wgmma("}};
     int hopper = 0;
 #ifdef RL_HAVE_CUDA
     int major = 0, minor = 0;
@@ -257,7 +258,7 @@ static void test_wgmma(void) {
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             att_case c = cases[i];
             c.d = d;
-            int np = c.Lq * c.Lk > 2000000 ? 1 : d == 128 ? 3 : 2;
+            int np = c.Lq * c.Lk > 2000000 ? 1 : d == 128 ? 6 : 3;
             run_case(c, RL_BF16, outs, 2, d == 128 ? d128 : d64, np, 2e-2, 2e-2);
         }
 }
@@ -386,6 +387,9 @@ static void bench_shape(int64_t L, int64_t H, int64_t d, rl_dtype dt, const char
             float *ref = dread(&o2);
             check_full_size(shape, NULL, &o, &q, &k, &v, scale, ref);
             check_full_size(shape, "mma", &o, &q, &k, &v, scale, ref);
+            check_full_size(shape, "wgmma:2", &o, &q, &k, &v, scale, ref); /* warp-specialised, no ping-pong */
+            check_full_size(shape, "wgmma:3", &o, &q, &k, &v, scale, ref); /* ping-pong, 2 stages */
+            check_full_size(shape, "wgmma:4", &o, &q, &k, &v, scale, ref); /* all threads load */
             free(ref);
         }
     }
@@ -395,14 +399,14 @@ done:
 }
 
 static void bench(void) {
-    static const char *const d128[] = {NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2", "wgmma:3", "flash"};
-    static const char *const d128_noflash[] = {NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2", "wgmma:3"};
+    static const char *const d128[] = {NULL,      "mma",     "mma:2",   "mma:3",   "mma:4",
+                                       "wgmma:2", "wgmma:3", "wgmma:4", "wgmma:5", "wgmma:6", "flash"};
     static const char *const gemm[] = {NULL};
-    bench_shape(14040, 40, 128, RL_BF16, d128, 8, 1);
-    bench_shape(32760, 40, 128, RL_BF16, d128_noflash, 7, 0);
-    bench_shape(32760, 12, 128, RL_BF16, d128_noflash, 7, 0);
-    bench_shape(14040, 12, 64, RL_BF16, (const char *const[]){NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2"}, 6,
-                0);
+    bench_shape(14040, 40, 128, RL_BF16, d128, 11, 1);
+    bench_shape(32760, 40, 128, RL_BF16, d128, 10, 0); /* all but flash */
+    bench_shape(32760, 12, 128, RL_BF16, d128, 10, 0);
+    bench_shape(14040, 12, 64, RL_BF16,
+                (const char *const[]){NULL, "mma", "mma:2", "mma:3", "mma:4", "wgmma:2", "wgmma:3"}, 7, 0);
     bench_shape(6240, 1, 384, RL_F32, gemm, 1, 0);  /* the Wan VAE's middle attention at 480p */
     bench_shape(14400, 1, 384, RL_F32, gemm, 1, 0); /* ... and at 720p */
 }

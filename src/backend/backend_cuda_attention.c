@@ -40,7 +40,7 @@ static int mma_fits(const cuda_attention_args *a, int variant) {
 /* The mma kernel's argument rules (the wgmma kernel has the same ones). */
 static int wgmma_fits(const cuda_attention_args *a, int variant) {
     int bq, bk, w;
-    return mma_fits(a, 0) && cuda_attention_wgmma_config(a->d, variant, &bq, &bk, &w) == 0;
+    return mma_fits(a, 0) && cuda_attention_wgmma_config(a->d, variant, &bq, &bk, &w, NULL, NULL) == 0;
 }
 
 static int gemm_fits(const cuda_attention_args *a) { return a->qdt == a->kdt && a->qdt == a->vdt; }
@@ -69,8 +69,8 @@ static int device_is_hopper(void) {
 }
 
 /* The path for these arguments; *variant gets the mma / wgmma configuration.
- * auto: wgmma on Hopper (430 TFLOP/s at Wan 14B's shapes on an H100), else the
- * mma kernel (345), else the GEMM path for head dims above the flash kernel's,
+ * auto: wgmma on Hopper (its warp-specialised kernel: 572-607 TFLOP/s at Wan 14B's
+ * shapes on an H100), else the mma kernel (345), else the GEMM path for head dims above the flash kernel's,
  * else the fp32 flash kernel (a bias, or f32 inputs). */
 static int attention_pick(const cuda_attention_args *a, int *variant) {
     const char *env = getenv("RL_CUDA_ATTENTION");
@@ -109,9 +109,13 @@ const char *cuda_attention_path_name(const cuda_attention_args *a, char *buf, si
         cuda_attention_mma_config(a->d, v, &bq, &bk, &w);
         snprintf(buf, n, "mma(d%lld q%d k%d w%d%s)", (long long)a->d, bq, bk, w, v ? "" : " default");
         break;
-    case PATH_WGMMA:
-        cuda_attention_wgmma_config(a->d, v, &bq, &bk, &w);
-        snprintf(buf, n, "wgmma(d%lld q%d k%d wg%d%s)", (long long)a->d, bq, bk, w, v ? "" : " default");
+    case PATH_WGMMA: {
+        int ws = 0, st = 0;
+        char how[32] = "";
+        cuda_attention_wgmma_config(a->d, v, &bq, &bk, &w, &ws, &st);
+        if (ws) snprintf(how, sizeof how, " ws%s %d stages", ws == 2 ? " pingpong" : "", st);
+        snprintf(buf, n, "wgmma(d%lld q%d k%d wg%d%s%s)", (long long)a->d, bq, bk, w, how, v ? "" : " default");
+    }
         break;
     case PATH_GEMM: snprintf(buf, n, "gemm(cublas + softmax)"); break;
     case PATH_FLASH: snprintf(buf, n, "flash(fp32 cuda cores)"); break;
