@@ -183,11 +183,12 @@ static int nc_check_lane(const rl_comm *c, int lane, const char *what) {
     return 0;
 }
 
-#define CUDA_COMM_TRY(c, what, call)                                                                     \
-    do {                                                                                                 \
-        cudaError_t e_ = (call);                                                                         \
-        if (e_ != cudaSuccess)                                                                           \
-            return rl_error_set("rank %d: %s: %s failed: %s", (c)->rank, (what), #call, cudaGetErrorString(e_)); \
+#define CUDA_COMM_TRY(c, what, call)                                                                  \
+    do {                                                                                              \
+        cudaError_t e_ = (call);                                                                      \
+        if (e_ != cudaSuccess)                                                                        \
+            return rl_error_set("rank %d: %s: %s failed: %s; hint: check the GPU (nvidia-smi)",       \
+                                (c)->rank, (what), #call, cudaGetErrorString(e_));                    \
     } while (0)
 
 /* The batch on the comm stream after the slot's last reader (released) and its
