@@ -7,7 +7,9 @@
 # 2e-2); test_gpu_comm (the comm layer over NCCL at world size 1 against the
 # host path) once more under mpirun -np 1; bench dit --exchange-self prints the
 # exchange time. Several GPUs (nvidia-smi -L): eval dit under --ulysses 2 and
-# --ring 2 over NCCL equals one process, and a failing rank ends both ranks.
+# --ring 2 over NCCL equals one process, --fsdp (with each of them, and with
+# --offload-blocks 1) equals the same plan without it, and a failing rank ends
+# both ranks.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -75,6 +77,16 @@ if [ "${ngpu:-0}" -ge 2 ]; then
            run "eval dit $m np 2 $plan over mpi" "$tmp/np2.mpi" MPI 2 "$BIN" $(E $m "$tmp/np2.mpi") $plan --comm mpi; then
             cmp_tol "eval dit $m np 2 $plan: nccl equals mpi" 1e-6 "$tmp/np2.nccl:y" "$tmp/np2.mpi:y"
             cmp_tol "eval dit $m np 2 $plan over nccl equals one process (bf16)" 2e-2 "$tmp/np2.nccl:y" "$tmp/$m.ref:y"
+        fi
+    done
+    # --fsdp over NCCL: the gathers on the comm stream give the unsharded blocks' bytes, alone
+    # and beside the USP exchanges (two communicators in flight at once)
+    for plan in "--ulysses 2" "--ring 2" "--ring 2 --offload-blocks 1"; do
+        if run "eval dit $m np 2 $plan over nccl" "$tmp/np2.plain" MPI 2 "$BIN" $(E $m "$tmp/np2.plain") $plan --comm nccl &&
+           run "eval dit $m np 2 $plan --fsdp over nccl" "$tmp/np2.fsdp" \
+               MPI 2 "$BIN" $(E $m "$tmp/np2.fsdp") $plan --fsdp --comm nccl; then
+            cmp_tol "eval dit $m np 2 $plan --fsdp over nccl equals the plan without --fsdp" 1e-6 "$tmp/np2.fsdp:y" \
+                "$tmp/np2.plain:y"
         fi
     done
     "$BIN" make-tiny --out "$tmp/tiny" --text-dim 64 >/dev/null 2>&1
