@@ -197,6 +197,12 @@ int cuda_conv3d_crop(void *stream, void *y, int ydt, const float *yp, const void
                      int64_t To, int64_t Ho, int64_t Wo, int64_t t0, int64_t Tc, int64_t Nc, int64_t Sp, int64_t Wp);
 /* y [C, N] += b [C] (per row). */
 int cuda_add_row_bias(void *stream, void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N);
+/* The implicit-GEMM path (conv3d_igemm.cu): stride 1, kh = kw = 1 or 3, f32 x,
+ * TF32 tensor cores. fits: 1 when the arguments suit it (Cin % 8 == 0, Cout % 4 == 0).
+ * wt: scratch of cuda_conv3d_igemm_weight_bytes, for the rearranged TF32 weights. */
+int cuda_conv3d_igemm_fits(const cuda_conv3d_args *a);
+size_t cuda_conv3d_igemm_weight_bytes(const cuda_conv3d_args *a);
+int cuda_conv3d_igemm(void *stream, const cuda_conv3d_args *a, float *wt);
 
 #ifdef __cplusplus
 }

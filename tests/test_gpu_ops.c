@@ -14,6 +14,10 @@
  */
 #include "testlib.h"
 
+#ifdef RL_HAVE_CUDA
+#include "backend/backend_cuda.h" /* test_conv3d_tf32 turns TF32 on for its cases */
+#endif
+
 #include <stdarg.h>
 
 static rl_backend *cpu, *gpu;
@@ -727,7 +731,8 @@ typedef struct {
     int stride[3], pf[3], pb[3], bias;
 } conv_case;
 
-static void conv3d_case(conv_case c, rl_dtype xt, rl_dtype yt) {
+/* tol 0: the dtype's tolerance; `how` names the path in the case line (or NULL). */
+static void conv3d_case_tol(conv_case c, rl_dtype xt, rl_dtype yt, double tol, const char *how) {
     dev_failed = 0;
     rl_conv3d_params p;
     int64_t o[3], in[3] = {c.T, c.H, c.W}, k[3] = {c.kt, c.kh, c.kw};
@@ -749,18 +754,21 @@ static void conv3d_case(conv_case c, rl_dtype xt, rl_dtype yt) {
     char name[300];
     snprintf(name, sizeof name,
              "conv3d x=[%lld, %lld, %lld, %lld]%s w=[%lld, %lld, %lld, %lld, %lld] y=%s stride=%d,%d,%d "
-             "pad_front=%d,%d,%d pad_back=%d,%d,%d bias=%s",
+             "pad_front=%d,%d,%d pad_back=%d,%d,%d bias=%s%s%s",
              (long long)c.Cin, (long long)c.T, (long long)c.H, (long long)c.W, dn(xt), (long long)c.Cout,
              (long long)c.Cin, (long long)c.kt, (long long)c.kh, (long long)c.kw, dn(yt), c.stride[0], c.stride[1],
-             c.stride[2], c.pf[0], c.pf[1], c.pf[2], c.pb[0], c.pb[1], c.pb[2], b ? "yes" : "no");
+             c.stride[2], c.pf[0], c.pf[1], c.pf[2], c.pb[0], c.pb[1], c.pb[2], b ? "yes" : "no", how ? " " : "",
+             how ? how : "");
     if (ops_ok(rc, rc_cpu, name)) {
         float *got = dread(&dy);
-        compare(got, ref, ny, tol_for(yt, xt == RL_BF16, TOL_BF16), "%s", name);
+        compare(got, ref, ny, tol > 0 ? tol : tol_for(yt, xt == RL_BF16, TOL_BF16), "%s", name);
         free(got);
     }
     dfree(&dx), dfree(&dw), dfree(&dy), dfree(&db);
     free(x), free(w), free(b), free(ref);
 }
+
+static void conv3d_case(conv_case c, rl_dtype xt, rl_dtype yt) { conv3d_case_tol(c, xt, yt, 0, NULL); }
 
 static void test_conv3d(void) {
     static const conv_case cases[] = {
@@ -778,6 +786,40 @@ static void test_conv3d(void) {
         conv3d_case(cases[i], RL_BF16, RL_BF16);
         conv3d_case(cases[i], RL_BF16, RL_F32);
     }
+}
+
+/* f32 convs on TF32 tensor cores (RAYLIGHT_TF32's default, off for the rest of this
+ * program): the implicit GEMM where it fits (auto) and the tap GEMMs (RL_CUDA_CONV=
+ * taps), both against the fp32 CPU oracle at TF32's tolerance (10-bit mantissas:
+ * 2e-3 of max|ref| for sums of up to 10368 products). Shapes of the Wan VAE: a
+ * cached causal conv (2 history frames, no time padding), the first chunk's front
+ * padding, conv_in's 16 -> 384 channels, 1x1x1 and 2-D 3x3, channel counts that are
+ * and are not multiples of the 96-channel tile, tile edges (odd H, W), and one conv
+ * the implicit GEMM refuses (Cin 3). */
+static void test_conv3d_tf32(void) {
+#ifdef RL_HAVE_CUDA
+    static const conv_case cases[] = {
+        {96, 6, 20, 37, 96, 3, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, 1},   /* cached: T = 2 + 4 */
+        {96, 1, 9, 13, 96, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, 1},    /* first chunk: causal front pad */
+        {16, 2, 17, 26, 384, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, 1},  /* conv_in */
+        {32, 3, 30, 52, 40, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, 0},   /* 128-channel tile, Cout 40 */
+        {192, 4, 11, 23, 96, 1, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, 1},  /* 2-D 3x3 */
+        {64, 2, 17, 19, 68, 1, 1, 1, {1, 1, 1}, {0, 0, 0}, {0, 0, 0}, 1},   /* 1x1x1 shortcut */
+        {384, 3, 5, 7, 384, 3, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, 1},   /* the middle's width */
+        {3, 5, 9, 11, 8, 3, 3, 3, {1, 1, 1}, {2, 1, 1}, {0, 1, 1}, 1},      /* not the implicit GEMM's */
+    };
+    cuda_state *st = gpu->impl;
+    const int old = st->allow_tf32;
+    st->allow_tf32 = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        conv3d_case_tol(cases[i], RL_F32, RL_F32, 2e-3, "tf32 auto");
+        conv3d_case_tol(cases[i], RL_F32, RL_BF16, 1e-2, "tf32 auto");
+        setenv("RL_CUDA_CONV", "taps", 1);
+        conv3d_case_tol(cases[i], RL_F32, RL_F32, 2e-3, "tf32 taps");
+        unsetenv("RL_CUDA_CONV");
+    }
+    st->allow_tf32 = old;
+#endif
 }
 
 /* ---------------------------------------------------------------- video ops, embedding */
@@ -1090,6 +1132,7 @@ int main(void) {
     test_matmul();
     test_attention();
     test_conv3d();
+    test_conv3d_tf32();
     test_video_ops();
     test_embedding();
     TL_EXIT();

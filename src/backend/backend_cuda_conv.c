@@ -1,5 +1,10 @@
 /* backend_cuda_conv.c: conv3d as GEMMs on tensor cores.
  *
+ * f32 under TF32 (the default; RAYLIGHT_TF32=0 turns it off), stride 1, kh = kw = 1
+ * or 3, Cin % 8 == 0 and Cout % 4 == 0 (every large conv of the Wan VAE): the
+ * implicit GEMM of kernels/conv3d_igemm.cu, which reads the input where it lies.
+ * The paths below serve the rest.
+ *
  * Stride 1 (every conv of the Wan VAE decoder): one GEMM per kernel tap over a
  * zero-padded copy of the input. With the input padded to [Cin, Tp, Hp, Wp] and
  * the product laid out on the padded grid (column n = to*Hp*Wp + ho*Wp + wo, the
@@ -24,6 +29,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CONV_COL_BUDGET ((size_t)256 << 20) /* bytes of column matrix per chunk */
 #define CONV_TAP_BUDGET ((size_t)768 << 20) /* bytes of padded input + fp32 product per frame chunk */
@@ -89,18 +95,36 @@ static int conv3d_taps(rl_backend *be, rl_tensor *y, const rl_tensor *x, const r
     return rc == 0 ? cuda_op_done(st, op) : -1;
 }
 
+/* The implicit GEMM (stride 1, f32 under TF32): no padded copies. */
+static int conv3d_igemm(cuda_state *st, cuda_conv3d_args *a, const rl_tensor *b) {
+    const char *op = "conv3d";
+    void *wt = NULL;
+    a->b = b ? b->data : NULL, a->bdt = b ? (int)b->dtype : 0;
+    RL_TRY(cuda_scratch_alloc(st, op, &wt, cuda_conv3d_igemm_weight_bytes(a)));
+    int k = cuda_conv3d_igemm(st->stream, a, (float *)wt);
+    cudaFreeAsync(wt, st->stream);
+    if (k) return cuda_fail(op, __FILE__, __LINE__, "a kernel launch (implicit-GEMM conv3d)", (cudaError_t)k);
+    return cuda_op_done(st, op);
+}
+
+/* RL_CUDA_CONV=auto|igemm|taps|im2col: the path for benchmarks and tests (auto,
+ * and any path the arguments do not suit: igemm where it fits, else taps for stride
+ * 1, else im2col). */
 int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                      const rl_conv3d_params *p, const int64_t out[3]) {
     const char *op = "conv3d";
     cuda_state *st = be->impl;
-    if (p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1 && getenv("RL_CUDA_CONV_IM2COL") == NULL)
-        return conv3d_taps(be, y, x, w, b, p, out);
     cuda_conv3d_args a = {
         .x = x->data, .w = w->data, .b = NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype, .ydt = y->dtype,
         .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2], .W = x->shape[3], .Cout = w->shape[0],
         .kt = w->shape[2], .kh = w->shape[3], .kw = w->shape[4], .To = out[0], .Ho = out[1], .Wo = out[2],
     };
     for (int i = 0; i < 3; i++) a.stride[i] = p->stride[i], a.pad[i] = p->pad_front[i];
+    const char *force = getenv("RL_CUDA_CONV");
+    const int want_taps = force && !strcmp(force, "taps"), want_im2col = force && !strcmp(force, "im2col");
+    const int stride1 = p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1;
+    if (st->allow_tf32 && !want_taps && !want_im2col && cuda_conv3d_igemm_fits(&a)) return conv3d_igemm(st, &a, b);
+    if (stride1 && !want_im2col) return conv3d_taps(be, y, x, w, b, p, out);
     const int64_t K = a.Cin * a.kt * a.kh * a.kw, P = a.To * a.Ho * a.Wo, Cout = a.Cout;
     const rl_dtype ct = x->dtype == RL_BF16 ? RL_BF16 : RL_F32;
     const size_t esz = rl_dtype_size(ct);
