@@ -341,6 +341,12 @@ rl_comm *rl_comm_world_nccl(rl_backend *be) {
                      st->device);
         return NULL;
     }
+    /* --fsdp's gathers (world communicator, comm stream) and the USP exchanges (split
+     * communicators, compute stream) can be in flight together; NCCL orders kernels of
+     * different communicators by their host issue order (the same on every rank) only
+     * when asked, and without that two ranks may start them in opposite orders and
+     * wait on each other. Read by NCCL at its first init; a user's own value stands. */
+    setenv("NCCL_LAUNCH_ORDER_IMPLICIT", "1", 0);
     ncclUniqueId id;
     ncclResult_t r = ncclSuccess;
     if (rank == 0) r = ncclGetUniqueId(&id);
