@@ -182,6 +182,11 @@ typedef struct {
     int stride[3];    /* t, h, w */
     int pad_front[3]; /* zeros before: t, h, w (causal conv: 2*pt in front) */
     int pad_back[3];  /* zeros after: t, h, w (causal conv: 0 behind in time) */
+    /* NULL, or frames [Cin, n, H, W] that come before x along t (a causal conv's
+     * cached history): the conv's input is cat(prefix, x) along t, without the copy
+     * where the backend can. Each channel's n frames are contiguous; the channel
+     * stride is free (a frame slice of a channel-first buffer). Same dtype as x. */
+    const rl_tensor *prefix;
 } rl_conv3d_params;
 
 /* The op table. Every op takes contiguous tensors on the backend's device unless

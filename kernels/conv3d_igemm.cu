@@ -18,12 +18,15 @@
  * channels), B = input (8 input channels x 8 positions of one row). Operands are
  * rounded to TF32 (cvt.rna, as cuBLAS's and cuDNN's TF32 paths): the weights once, by
  * conv3d_igemm_weights into wt [kt][Cin][kh*kw][Cout] (so a stage's weights are
- * contiguous runs of output channels), the input as it is read from shared memory.
+ * contiguous runs of output channels), the input patch in shared memory once it has
+ * landed (each thread its own copies).
  * 8 warps: 2 along channels (MT m16 tiles each: BM = 32 MT) x 4 along positions (2 rows
  * of 16 = 4 n8 tiles each). Shared-memory strides make every fragment load free of
  * bank conflicts: channel rows of the weights BM + 8 floats apart (and kh*kw*(BM + 8)
  * = 8 mod 32), input channels 184 floats apart (= 24 mod 32).
- * Needs Cin % 8 == 0 and Cout % 4 == 0 (16-byte weight copies); the backend falls
+ * The input may come in two pieces along t (a causal conv's cached frames, then x:
+ * cuda_conv3d_args.xp), read where they lie instead of concatenated.
+ * Needs Cin % 8 == 0 (Cout is padded to a multiple of 4 in wt); the backend falls
  * back to its tap GEMMs otherwise, and when TF32 is off (RAYLIGHT_TF32=0).
  */
 #include "common.cuh"
@@ -56,19 +59,18 @@ __device__ __forceinline__ void ig_mma(float (&d)[4], const uint32_t (&a)[4], ui
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-/* wt [kt][Cin][kh*kw][Cout] = tf32(w [Cout][Cin][kt][kh][kw]). */
-__global__ void conv3d_igemm_weights_kernel(float *wt, const void *w, int wdt, int64_t Cout, int64_t Cin, int64_t kt,
-                                            int64_t khw) {
-    const int64_t n = Cout * Cin * kt * khw;
+/* wt [kt][Cin][kh*kw][Coutp] = tf32(w [Cout][Cin][kt][kh][kw]), zeros for the
+ * channels Cout..Coutp-1 (Coutp = Cout rounded up to 4: 16-byte rows). */
+__global__ void conv3d_igemm_weights_kernel(float *wt, const void *w, int wdt, int64_t Cout, int64_t Coutp,
+                                            int64_t Cin, int64_t kt, int64_t khw) {
+    const int64_t n = Coutp * Cin * kt * khw;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = i; /* i walks w [co][ci][dt][tap] */
+        int64_t r = i; /* i walks w [co][ci][dt][tap], co < Coutp */
         const int64_t tap = r % khw; r /= khw;
         const int64_t dt = r % kt; r /= kt;
         const int64_t ci = r % Cin, co = r / Cin;
-        float v = ldf(w, wdt, i);
-        uint32_t u;
-        asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(u) : "f"(v));
-        wt[((dt * Cin + ci) * khw + tap) * Cout + co] = __uint_as_float(u);
+        float v = co < Cout ? ldf(w, wdt, ((co * Cin + ci) * kt + dt) * khw + tap) : 0.0f;
+        wt[((dt * Cin + ci) * khw + tap) * Coutp + co] = __uint_as_float(ig_tf32(v));
     }
 }
 
@@ -93,21 +95,26 @@ __global__ void __launch_bounds__(IG_THREADS, 2) conv3d_igemm_kernel(cuda_conv3d
         const int dt = s / nci;
         const int64_t ci0 = (int64_t)(s % nci) * IG_CK;
         const int64_t ti = to + dt - a.pad[0];
-        const bool tin = ti >= 0 && ti < a.T;
+        const bool tin = ti >= 0 && ti < a.Tp + a.T;
+        /* frame ti: a prefix frame, or frame ti - Tp of x */
+        const bool pre = ti < a.Tp;
+        const float *fb = pre ? (const float *)a.xp + ti * HW : x + (ti - a.Tp) * HW;
+        const int64_t cs = pre ? a.xp_cstride : THW;
         const uint32_t xdst = (uint32_t)__cvta_generic_to_shared(xs + buf * XS);
         for (int e = tid; e < IG_CK * PH * PW; e += IG_THREADS) {
             const int c = e / (PH * PW), r = e % (PH * PW), ph = r / PW, pw = r % PW;
             const int64_t hi = ho0 + ph - a.pad[1], wi = wo0 + pw - a.pad[2];
             const bool ok = tin && hi >= 0 && hi < a.H && wi >= 0 && wi < a.W;
-            const float *src = ok ? x + (ci0 + c) * THW + ti * HW + hi * a.W + wi : x;
+            const float *src = ok ? fb + (ci0 + c) * cs + hi * a.W + wi : x;
             ig_cp4(xdst + 4u * (uint32_t)(c * IG_PS + ph * IG_XRS + pw), src, ok);
         }
         const uint32_t wdst = (uint32_t)__cvta_generic_to_shared(ws + buf * WS);
-        const float *wsrc = wt + ((int64_t)dt * a.Cin + ci0) * KHW * a.Cout + co0;
+        const int64_t Coutp = (a.Cout + 3) & ~(int64_t)3;
+        const float *wsrc = wt + ((int64_t)dt * a.Cin + ci0) * KHW * Coutp + co0;
         for (int e = tid; e < IG_CK * KHW * (BM / 4); e += IG_THREADS) {
             const int row = e / (BM / 4), q = e % (BM / 4); /* row = ci * KHW + tap */
-            const bool ok = co0 + 4 * q < a.Cout;
-            ig_cp16(wdst + 4u * (uint32_t)(row * BMP + 4 * q), ok ? wsrc + (int64_t)row * a.Cout + 4 * q : wt, ok);
+            const bool ok = co0 + 4 * q < Coutp;
+            ig_cp16(wdst + 4u * (uint32_t)(row * BMP + 4 * q), ok ? wsrc + (int64_t)row * Coutp + 4 * q : wt, ok);
         }
         asm volatile("cp.async.commit_group;\n" ::: "memory");
     };
@@ -129,6 +136,13 @@ __global__ void __launch_bounds__(IG_THREADS, 2) conv3d_igemm_kernel(cuda_conv3d
         } else {
             asm volatile("cp.async.wait_group 0;\n" ::: "memory");
         }
+        /* this thread's patch elements to TF32 in place (each is then read by up to 9
+         * taps x 2 warps): the barrier below orders them before every read */
+        for (int e = tid; e < IG_CK * PH * PW; e += IG_THREADS) {
+            const int c = e / (PH * PW), r = e % (PH * PW);
+            float *v = xs + buf * XS + c * IG_PS + (r / PW) * IG_XRS + r % PW;
+            *v = __uint_as_float(ig_tf32(*v));
+        }
         __syncthreads();
         const float *xb = xs + buf * XS, *wb = ws + buf * WS + wm * (16 * MT);
 #pragma unroll
@@ -144,8 +158,8 @@ __global__ void __launch_bounds__(IG_THREADS, 2) conv3d_igemm_kernel(cuda_conv3d
 #pragma unroll
             for (int nt = 0; nt < 4; nt++) {
                 const int r = 2 * wn + (nt >> 1) + dh, c = (nt & 1) * 8 + g + dw;
-                const uint32_t b0 = ig_tf32(xb[t * IG_PS + r * IG_XRS + c]);
-                const uint32_t b1 = ig_tf32(xb[(t + 4) * IG_PS + r * IG_XRS + c]);
+                const uint32_t b0 = __float_as_uint(xb[t * IG_PS + r * IG_XRS + c]);
+                const uint32_t b1 = __float_as_uint(xb[(t + 4) * IG_PS + r * IG_XRS + c]);
 #pragma unroll
                 for (int mt = 0; mt < MT; mt++) ig_mma(acc[mt][nt], af[mt], b0, b1);
             }
@@ -176,13 +190,13 @@ __global__ void __launch_bounds__(IG_THREADS, 2) conv3d_igemm_kernel(cuda_conv3d
 
 extern "C" int cuda_conv3d_igemm_fits(const cuda_conv3d_args *a) {
     return a->xdt == KDT_F32 && a->stride[0] == 1 && a->stride[1] == 1 && a->stride[2] == 1 &&
-           ((a->kh == 3 && a->kw == 3) || (a->kh == 1 && a->kw == 1)) && a->Cin % IG_CK == 0 && a->Cout % 4 == 0 &&
+           ((a->kh == 3 && a->kw == 3) || (a->kh == 1 && a->kw == 1)) && a->Cin % IG_CK == 0 &&
            a->To <= 65535 && a->Cout / 32 < 65535 && (a->Ho + IG_RH - 1) / IG_RH * ((a->Wo + IG_RW - 1) / IG_RW) < INT32_MAX &&
            a->kt * (a->Cin / IG_CK) < INT32_MAX;
 }
 
 extern "C" size_t cuda_conv3d_igemm_weight_bytes(const cuda_conv3d_args *a) {
-    return (size_t)(a->Cout * a->Cin * a->kt * a->kh * a->kw) * sizeof(float);
+    return (size_t)(((a->Cout + 3) & ~(int64_t)3) * a->Cin * a->kt * a->kh * a->kw) * sizeof(float);
 }
 
 template <int KH, int KW, int MT> static int launch_igemm(cudaStream_t st, const cuda_conv3d_args *a, const float *wt) {
@@ -201,12 +215,17 @@ extern "C" int cuda_conv3d_igemm(void *stream, const cuda_conv3d_args *a, float 
     if (!cuda_conv3d_igemm_fits(a)) return (int)cudaErrorInvalidValue;
     if (a->To <= 0 || a->Ho <= 0 || a->Wo <= 0 || a->Cout <= 0) return 0;
     cudaStream_t st = (cudaStream_t)stream;
-    const int64_t khw = a->kh * a->kw, n = a->Cout * a->Cin * a->kt * khw;
-    conv3d_igemm_weights_kernel<<<grid_for(n, 256), 256, 0, st>>>(wt, a->w, a->wdt, a->Cout, a->Cin, a->kt, khw);
+    const int64_t khw = a->kh * a->kw, Coutp = (a->Cout + 3) & ~(int64_t)3, n = Coutp * a->Cin * a->kt * khw;
+    conv3d_igemm_weights_kernel<<<grid_for(n, 256), 256, 0, st>>>(wt, a->w, a->wdt, a->Cout, Coutp, a->Cin, a->kt,
+                                                                  khw);
     int k = launch_status();
     if (k) return k;
-    /* 96 channels a CTA where that divides Cout (the Wan VAE's 96, 192, 384), else 128 */
-    const bool m3 = a->Cout % 96 == 0;
-    if (a->kh == 3) return m3 ? launch_igemm<3, 3, 3>(st, a, wt) : launch_igemm<3, 3, 4>(st, a, wt);
-    return m3 ? launch_igemm<1, 1, 3>(st, a, wt) : launch_igemm<1, 1, 4>(st, a, wt);
+    /* 96 channels a CTA where that divides Cout (the Wan VAE's 96, 192, 384), 32 for
+     * a few (the VAE's 3 output channels), else 128 */
+    const int mt = a->Cout % 96 == 0 ? 3 : a->Cout <= 32 ? 1 : 4;
+    if (a->kh == 3)
+        return mt == 3 ? launch_igemm<3, 3, 3>(st, a, wt) : mt == 1 ? launch_igemm<3, 3, 1>(st, a, wt)
+                                                                   : launch_igemm<3, 3, 4>(st, a, wt);
+    return mt == 3 ? launch_igemm<1, 1, 3>(st, a, wt) : mt == 1 ? launch_igemm<1, 1, 1>(st, a, wt)
+                                                               : launch_igemm<1, 1, 4>(st, a, wt);
 }

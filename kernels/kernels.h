@@ -177,6 +177,10 @@ typedef struct {
     int xdt, wdt, bdt, ydt;
     int64_t Cin, T, H, W, Cout, kt, kh, kw, To, Ho, Wo;
     int stride[3], pad[3]; /* pad: zeros in front along t, h, w (the back padding only shapes To, Ho, Wo) */
+    /* implicit GEMM only: frames [0, Tp) of the input come from xp (channel c's at
+     * xp + c * xp_cstride, frames contiguous), frames [Tp, Tp + T) from x */
+    const void *xp;
+    int64_t Tp, xp_cstride;
 } cuda_conv3d_args;
 
 int cuda_conv3d(void *stream, const cuda_conv3d_args *a);
@@ -198,7 +202,7 @@ int cuda_conv3d_crop(void *stream, void *y, int ydt, const float *yp, const void
 /* y [C, N] += b [C] (per row). */
 int cuda_add_row_bias(void *stream, void *y, int ydt, const void *b, int bdt, int64_t C, int64_t N);
 /* The implicit-GEMM path (conv3d_igemm.cu): stride 1, kh = kw = 1 or 3, f32 x,
- * TF32 tensor cores. fits: 1 when the arguments suit it (Cin % 8 == 0, Cout % 4 == 0).
+ * TF32 tensor cores. fits: 1 when the arguments suit it (Cin % 8 == 0).
  * wt: scratch of cuda_conv3d_igemm_weight_bytes, for the rearranged TF32 weights. */
 int cuda_conv3d_igemm_fits(const cuda_conv3d_args *a);
 size_t cuda_conv3d_igemm_weight_bytes(const cuda_conv3d_args *a);

@@ -562,6 +562,8 @@ static void test_rope3d_golden(void) {
 
 /* ---------------------------------------------------------------- conv3d */
 
+static void expect_error(const char *what, int rc, const char *must1, const char *must2);
+
 static void test_conv3d(void) {
     static const int cases[][15] = {
         /* Cin Cout T H W kt kh kw  st sh sw  pt_front pt_back ph pw  (front=back for h, w) */
@@ -577,7 +579,7 @@ static void test_conv3d(void) {
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const int *p = cases[ci];
         int64_t Cin = p[0], Cout = p[1], Ti = p[2], Hi = p[3], Wi = p[4], kt = p[5], kh = p[6], kw = p[7];
-        rl_conv3d_params cp = {{p[8], p[9], p[10]}, {p[11], p[13], ci == 6 ? 0 : p[14]}, {p[12], p[13], p[14]}};
+        rl_conv3d_params cp = {{p[8], p[9], p[10]}, {p[11], p[13], ci == 6 ? 0 : p[14]}, {p[12], p[13], p[14]}, NULL};
         int64_t To = (Ti + cp.pad_front[0] + cp.pad_back[0] - kt) / cp.stride[0] + 1;
         int64_t Ho = (Hi + cp.pad_front[1] + cp.pad_back[1] - kh) / cp.stride[1] + 1;
         int64_t Wo = (Wi + cp.pad_front[2] + cp.pad_back[2] - kw) / cp.stride[2] + 1;
@@ -611,8 +613,37 @@ static void test_conv3d(void) {
                    (long long)Cin, (long long)Ti, (long long)Hi, (long long)Wi, (long long)kt, (long long)kh,
                    (long long)kw, (long long)Cout, cp.stride[0], cp.stride[1], cp.stride[2], cp.pad_front[0],
                    cp.pad_front[1], cp.pad_front[2], cp.pad_back[0], cp.pad_back[1], cp.pad_back[2]);
+        /* the same conv with x's first n frames handed over as prefix frames (frames
+         * [2 - n, 2) of a [Cin, 2, H, W] cache: a channel-strided view for n = 1) gives
+         * the same bits */
+        const int64_t plane = Hi * Wi;
+        for (int n = 1; cp.stride[0] == 1 && n <= 2 && n < Ti; n++) {
+            float *cache = falloc(Cin * 2 * plane), *rest = falloc(Cin * (Ti - n) * plane), *y2 = falloc(ny);
+            for (int64_t c = 0; c < Cin; c++) {
+                memcpy(cache + (c * 2 + 2 - n) * plane, x + c * Ti * plane, (size_t)(n * plane) * sizeof(float));
+                memcpy(rest + c * (Ti - n) * plane, x + (c * Ti + n) * plane, (size_t)((Ti - n) * plane) * sizeof(float));
+            }
+            rl_tensor tc = T(cache, 4, Cin, (int64_t)2, Hi, Wi), tr = T(rest, 4, Cin, Ti - n, Hi, Wi);
+            rl_tensor pre = rl_tensor_slice(&tc, 1, 2 - n, n), ty2 = T(y2, 4, Cout, To, Ho, Wo);
+            rl_conv3d_params cq = cp;
+            cq.prefix = &pre;
+            int rc2 = be->conv3d(be, &ty2, &tr, &tw, &tb, &cq);
+            CASE("conv3d with prefix frames", rc2 == 0 && rc == 0 && !memcmp(y, y2, (size_t)ny * sizeof(float)),
+                 "x[%lld,%lld,%lld,%lld] with its first %d frames as a prefix: rc %d, %s", (long long)Cin,
+                 (long long)Ti, (long long)Hi, (long long)Wi, n, rc2, rc2 ? rl_error_message() : "different values");
+            free(cache), free(rest), free(y2);
+        }
         free(x), free(w), free(b), free(y), free(ref);
     }
+    /* a prefix that does not match x is refused with a sentence */
+    float *px = falloc(2 * 3 * 4 * 4), *pw = falloc(2 * 2 * 27), *py = falloc(2 * 3 * 4 * 4);
+    rl_tensor tx = T(px, 4, (int64_t)2, (int64_t)3, (int64_t)4, (int64_t)4);
+    rl_tensor tbad = T(px, 4, (int64_t)2, (int64_t)1, (int64_t)4, (int64_t)3);
+    rl_tensor tw = T(pw, 5, (int64_t)2, (int64_t)2, (int64_t)3, (int64_t)3, (int64_t)3);
+    rl_tensor ty = T(py, 4, (int64_t)2, (int64_t)3, (int64_t)4, (int64_t)4);
+    rl_conv3d_params bad = {{1, 1, 1}, {1, 1, 1}, {0, 1, 1}, &tbad};
+    expect_error("conv3d prefix of another width", be->conv3d(be, &ty, &tx, &tw, NULL, &bad), "conv3d", "prefix");
+    free(px), free(pw), free(py);
 }
 
 /* ---------------------------------------------------------------- cast, copy */
@@ -740,7 +771,7 @@ static void test_errors(void) {
                  "required");
     rl_tensor cx = T(buf, 4, I(3), I(2), I(4), I(4)), cw = T(buf, 5, I(2), I(4), I(1), I(1), I(1));
     rl_tensor cy = T(out, 4, I(2), I(2), I(4), I(4));
-    rl_conv3d_params cp = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}};
+    rl_conv3d_params cp = {{1, 1, 1}, {0, 0, 0}, {0, 0, 0}, NULL};
     expect_error("conv3d Cin mismatch", be->conv3d(be, &cy, &cx, &cw, NULL, &cp), "conv3d", "Cin=3");
     rl_tensor cw3 = T(buf, 5, I(2), I(3), I(3), I(3), I(3));
     expect_error("conv3d kernel larger than the input", be->conv3d(be, &cy, &cx, &cw3, NULL, &cp), "conv3d", "larger");

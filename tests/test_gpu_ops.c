@@ -735,6 +735,7 @@ typedef struct {
 static void conv3d_case_tol(conv_case c, rl_dtype xt, rl_dtype yt, double tol, const char *how) {
     dev_failed = 0;
     rl_conv3d_params p;
+    memset(&p, 0, sizeof p);
     int64_t o[3], in[3] = {c.T, c.H, c.W}, k[3] = {c.kt, c.kh, c.kw};
     for (int i = 0; i < 3; i++) {
         p.stride[i] = c.stride[i], p.pad_front[i] = c.pf[i], p.pad_back[i] = c.pb[i];
@@ -788,6 +789,52 @@ static void test_conv3d(void) {
     }
 }
 
+/* A causal conv with n cached frames as its prefix (rl_conv3d_params.prefix): the
+ * GPU reads frames [2 - n, 2) of a [Cin, 2, H, W] cache (a channel-strided view for n
+ * = 1) in front of x [Cin, T, H, W]; the CPU oracle convolves the concatenation. */
+static void conv3d_prefix_case(conv_case c, int n, rl_dtype yt, double tol, const char *how) {
+    dev_failed = 0;
+    rl_conv3d_params p;
+    memset(&p, 0, sizeof p);
+    const int64_t Tf = n + c.T;
+    int64_t o[3], in[3] = {Tf, c.H, c.W}, k[3] = {c.kt, c.kh, c.kw};
+    for (int i = 0; i < 3; i++) {
+        p.stride[i] = 1, p.pad_front[i] = c.pf[i], p.pad_back[i] = c.pb[i];
+        o[i] = in[i] + c.pf[i] + c.pb[i] - k[i] + 1;
+    }
+    const int64_t plane = c.H * c.W;
+    int64_t fs[4] = {c.Cin, Tf, c.H, c.W}, xs[4] = {c.Cin, c.T, c.H, c.W}, cs[4] = {c.Cin, 2, c.H, c.W},
+            ws[5] = {c.Cout, c.Cin, c.kt, c.kh, c.kw}, ys[4] = {c.Cout, o[0], o[1], o[2]}, bs[1] = {c.Cout};
+    size_t nf = (size_t)(c.Cin * Tf * plane), nw = (size_t)(c.Cout * c.Cin * c.kt * c.kh * c.kw),
+           ny = (size_t)(c.Cout * o[0] * o[1] * o[2]);
+    float *full = hrand(nf, 1.0f, 0.0f, RL_F32), *w = hrand(nw, 1.0f / sqrtf((float)(c.Cin * c.kt * c.kh * c.kw)), 0.0f, RL_F32);
+    float *b = hrand((size_t)c.Cout, 0.5f, 0.0f, RL_F32), *ref = hzeros(ny);
+    float *xh = malloc((size_t)(c.Cin * c.T * plane) * sizeof(float)), *ch = calloc((size_t)(c.Cin * 2 * plane), sizeof(float));
+    for (int64_t ci = 0; ci < c.Cin; ci++) { /* full = cat(cache frames [2 - n, 2), x) per channel */
+        memcpy(ch + (ci * 2 + 2 - n) * plane, full + ci * Tf * plane, (size_t)(n * plane) * sizeof(float));
+        memcpy(xh + ci * c.T * plane, full + (ci * Tf + n) * plane, (size_t)(c.T * plane) * sizeof(float));
+    }
+    rl_tensor hf = htensor(full, 4, fs), hw = htensor(w, 5, ws), hb = htensor(b, 1, bs), hy = htensor(ref, 4, ys);
+    int rc_cpu = cpu->conv3d(cpu, &hy, &hf, &hw, &hb, &p);
+    rl_tensor dx = dtensor(xh, RL_F32, 4, xs), dc = dtensor(ch, RL_F32, 4, cs), dw = dtensor(w, RL_F32, 5, ws);
+    rl_tensor db = dtensor(b, RL_F32, 1, bs), dy = dtensor(NULL, yt, 4, ys);
+    rl_tensor pre = rl_tensor_slice(&dc, 1, 2 - n, n);
+    p.prefix = &pre;
+    int rc = dev_failed ? -1 : gpu->conv3d(gpu, &dy, &dx, &dw, &db, &p);
+    char name[300];
+    snprintf(name, sizeof name, "conv3d with %d prefix frames x=[%lld, %lld, %lld, %lld] w=[%lld, %lld, %lld, %lld, %lld] "
+             "y=%s pad_front=%d,%d,%d %s", n, (long long)c.Cin, (long long)c.T, (long long)c.H, (long long)c.W,
+             (long long)c.Cout, (long long)c.Cin, (long long)c.kt, (long long)c.kh, (long long)c.kw, dn(yt), c.pf[0],
+             c.pf[1], c.pf[2], how);
+    if (ops_ok(rc, rc_cpu, name)) {
+        float *got = dread(&dy);
+        compare(got, ref, ny, tol, "%s", name);
+        free(got);
+    }
+    dfree(&dx), dfree(&dc), dfree(&dw), dfree(&db), dfree(&dy);
+    free(full), free(w), free(b), free(ref), free(xh), free(ch);
+}
+
 /* f32 convs on TF32 tensor cores (RAYLIGHT_TF32's default, off for the rest of this
  * program): the implicit GEMM where it fits (auto) and the tap GEMMs (RL_CUDA_CONV=
  * taps), both against the fp32 CPU oracle at TF32's tolerance (10-bit mantissas:
@@ -818,7 +865,22 @@ static void test_conv3d_tf32(void) {
         conv3d_case_tol(cases[i], RL_F32, RL_F32, 2e-3, "tf32 taps");
         unsetenv("RL_CUDA_CONV");
     }
+    /* cached causal convs: 2 or 1 history frames read in place (auto), or concatenated
+     * first (taps); 3 output channels (the VAE's last conv, a 32-channel tile) */
+    static const conv_case pcases[] = {
+        {96, 4, 20, 37, 96, 3, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, 1},
+        {16, 2, 9, 13, 40, 3, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, 1},
+        {96, 4, 11, 29, 3, 3, 3, 3, {1, 1, 1}, {0, 1, 1}, {0, 1, 1}, 1},
+    };
+    for (size_t i = 0; i < sizeof pcases / sizeof pcases[0]; i++)
+        for (int n = 1; n <= 2; n++) {
+            conv3d_prefix_case(pcases[i], n, RL_F32, 2e-3, "tf32 auto");
+            setenv("RL_CUDA_CONV", "taps", 1);
+            conv3d_prefix_case(pcases[i], n, RL_F32, 2e-3, "tf32 taps");
+            unsetenv("RL_CUDA_CONV");
+        }
     st->allow_tf32 = old;
+    conv3d_prefix_case(pcases[1], 1, RL_F32, TOL_F32, "fp32 (no TF32)"); /* the concatenating fallback, exact */
 #endif
 }
 

@@ -899,11 +899,13 @@ static int check_conv3d(const char *op, rl_tensor *y, const rl_tensor *x, const 
     if (w->shape[1] != x->shape[0])
         return rl_error_set("%s: x %s has Cin=%lld but the weight 'w' is %s", op, SHAPE(x, sx),
                             (long long)x->shape[0], SHAPE(w, sw));
+    int64_t nprefix;
+    RL_TRY(backend_check_conv_prefix(op, x, p->prefix, &nprefix));
     for (int i = 0; i < 3; i++) {
         if (p->stride[i] < 1 || p->pad_front[i] < 0 || p->pad_back[i] < 0)
             return rl_error_set("%s: axis %d has stride %d and padding %d/%d; stride must be >= 1 and "
                                 "padding >= 0", op, i, p->stride[i], p->pad_front[i], p->pad_back[i]);
-        int64_t span = x->shape[i + 1] + p->pad_front[i] + p->pad_back[i];
+        int64_t span = x->shape[i + 1] + (i == 0 ? nprefix : 0) + p->pad_front[i] + p->pad_back[i];
         if (w->shape[i + 2] < 1 || span < w->shape[i + 2])
             return rl_error_set("%s: the kernel %s is larger than the padded input %s along axis %d", op,
                                 SHAPE(w, sw), SHAPE(x, sx), i);
@@ -928,6 +930,7 @@ static int cpu_conv3d(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl
     const char *op = "conv3d";
     int64_t o[3];
     RL_TRY(check_conv3d(op, y, x, w, b, p, o));
+    if (p->prefix) return backend_conv3d_concat(be, y, x, w, b, p);
     int64_t Cout = w->shape[0], Cin = w->shape[1], kt = w->shape[2], kh = w->shape[3], kw = w->shape[4];
     int64_t T = x->shape[1], Kk = Cin * kh * kw, HWo = o[1] * o[2], nout = o[0] * HWo;
     if (nout == 0 || Cout == 0) return 0;

@@ -573,11 +573,13 @@ static int check_conv3d(const char *op, rl_tensor *y, const rl_tensor *x, const 
     if (w->shape[1] != x->shape[0])
         return rl_error_set("%s: x %s has Cin=%lld but the weight 'w' is %s", op, SHAPE(x, sx),
                             (long long)x->shape[0], SHAPE(w, sw));
+    int64_t nprefix;
+    RL_TRY(backend_check_conv_prefix(op, x, p->prefix, &nprefix));
     for (int i = 0; i < 3; i++) {
         if (p->stride[i] < 1 || p->pad_front[i] < 0 || p->pad_back[i] < 0)
             return rl_error_set("%s: axis %d has stride %d and padding %d/%d; stride must be >= 1 and "
                                 "padding >= 0", op, i, p->stride[i], p->pad_front[i], p->pad_back[i]);
-        int64_t span = x->shape[i + 1] + p->pad_front[i] + p->pad_back[i];
+        int64_t span = x->shape[i + 1] + (i == 0 ? nprefix : 0) + p->pad_front[i] + p->pad_back[i];
         if (w->shape[i + 2] < 1 || span < w->shape[i + 2])
             return rl_error_set("%s: the kernel %s is larger than the padded input %s along axis %d", op,
                                 SHAPE(w, sw), SHAPE(x, sx), i);
@@ -617,6 +619,8 @@ static int cuda_conv3d_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     }
     if (rl_tensor_numel(y) == 0) return 0;
     RL_TRY(cuda_enter(be, op));
+    /* prefix frames are read in place by the implicit GEMM only */
+    if (p->prefix && !(x->dtype == w->dtype && cuda_conv3d_reads_prefix(be, y, x, w, p))) return backend_conv3d_concat(be, y, x, w, b, p);
     /* Tensor cores through im2col + GEMM when the dtypes pair up; the direct kernel otherwise. */
     if (x->dtype == w->dtype && w->shape[1] > 0) return cuda_conv3d_gemm(be, y, x, w, b, p, o);
     KERNEL_TRY(op, cuda_conv3d(state_of(be)->stream, &a));

@@ -107,23 +107,47 @@ static int conv3d_igemm(cuda_state *st, cuda_conv3d_args *a, const rl_tensor *b)
     return cuda_op_done(st, op);
 }
 
+/* The kernels' arguments (bias and prefix left out). */
+static cuda_conv3d_args conv_args(const rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                                  const rl_conv3d_params *p) {
+    cuda_conv3d_args a = {
+        .x = x->data, .w = w->data, .b = NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype, .ydt = y->dtype,
+        .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2], .W = x->shape[3], .Cout = w->shape[0],
+        .kt = w->shape[2], .kh = w->shape[3], .kw = w->shape[4], .To = y->shape[1], .Ho = y->shape[2],
+        .Wo = y->shape[3],
+    };
+    for (int i = 0; i < 3; i++) a.stride[i] = p->stride[i], a.pad[i] = p->pad_front[i];
+    return a;
+}
+
 /* RL_CUDA_CONV=auto|igemm|taps|im2col: the path for benchmarks and tests (auto,
  * and any path the arguments do not suit: igemm where it fits, else taps for stride
  * 1, else im2col). */
+static int igemm_chosen(const cuda_state *st, const cuda_conv3d_args *a) {
+    const char *force = getenv("RL_CUDA_CONV");
+    if (force && (!strcmp(force, "taps") || !strcmp(force, "im2col"))) return 0;
+    return st->allow_tf32 && a->xdt == a->wdt && cuda_conv3d_igemm_fits(a);
+}
+
+int cuda_conv3d_reads_prefix(rl_backend *be, const rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                             const rl_conv3d_params *p) {
+    cuda_conv3d_args a = conv_args(y, x, w, p);
+    return igemm_chosen(be->impl, &a);
+}
+
 int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                      const rl_conv3d_params *p, const int64_t out[3]) {
     const char *op = "conv3d";
     cuda_state *st = be->impl;
-    cuda_conv3d_args a = {
-        .x = x->data, .w = w->data, .b = NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype, .ydt = y->dtype,
-        .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2], .W = x->shape[3], .Cout = w->shape[0],
-        .kt = w->shape[2], .kh = w->shape[3], .kw = w->shape[4], .To = out[0], .Ho = out[1], .Wo = out[2],
-    };
-    for (int i = 0; i < 3; i++) a.stride[i] = p->stride[i], a.pad[i] = p->pad_front[i];
+    cuda_conv3d_args a = conv_args(y, x, w, p);
+    if (igemm_chosen(st, &a)) {
+        if (p->prefix) a.xp = p->prefix->data, a.Tp = p->prefix->shape[1], a.xp_cstride = p->prefix->stride[0];
+        return conv3d_igemm(st, &a, b);
+    }
+    if (p->prefix) return rl_error_set("%s: prefix frames reached a path that does not read them (a bug)", op);
     const char *force = getenv("RL_CUDA_CONV");
-    const int want_taps = force && !strcmp(force, "taps"), want_im2col = force && !strcmp(force, "im2col");
+    const int want_im2col = force && !strcmp(force, "im2col");
     const int stride1 = p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1;
-    if (st->allow_tf32 && !want_taps && !want_im2col && cuda_conv3d_igemm_fits(&a)) return conv3d_igemm(st, &a, b);
     if (stride1 && !want_im2col) return conv3d_taps(be, y, x, w, b, p, out);
     const int64_t K = a.Cin * a.kt * a.kh * a.kw, P = a.To * a.Ho * a.Wo, Cout = a.Cout;
     const rl_dtype ct = x->dtype == RL_BF16 ? RL_BF16 : RL_F32;

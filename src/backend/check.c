@@ -54,3 +54,43 @@ int backend_check_rope_geometry(const char *op, const rl_tensor *x, const rl_ten
                             SHAPE(cos_t, sc), SHAPE(x, sx), (long long)*L, (long long)(*d / 2));
     return 0;
 }
+
+int backend_check_conv_prefix(const char *op, const rl_tensor *x, const rl_tensor *prefix, int64_t *frames) {
+    char sx[96], sp[96];
+    *frames = 0;
+    if (!prefix) return 0;
+    RL_TRY(backend_check_header(op, "prefix", prefix));
+    RL_TRY(backend_check_storage(op, "prefix", prefix));
+    if (prefix->ndim != 4 || x->ndim != 4 || prefix->shape[0] != x->shape[0] || prefix->shape[2] != x->shape[2] ||
+        prefix->shape[3] != x->shape[3])
+        return rl_error_set("%s: the prefix frames are %s but x is %s; they must be [Cin, n, H, W] with x's Cin, H "
+                            "and W", op, SHAPE(prefix, sp), SHAPE(x, sx));
+    if (prefix->dtype != x->dtype || prefix->device != x->device)
+        return rl_error_set("%s: the prefix frames are %s in %s memory but x is %s in %s memory; they must match",
+                            op, rl_dtype_name(prefix->dtype), prefix->device == RL_DEVICE_CPU ? "host" : "device",
+                            rl_dtype_name(x->dtype), x->device == RL_DEVICE_CPU ? "host" : "device");
+    if (prefix->stride[3] != 1 || prefix->stride[2] != prefix->shape[3] ||
+        prefix->stride[1] != prefix->shape[2] * prefix->shape[3])
+        return rl_error_set("%s: the prefix frames %s are strided within a channel; only the channel stride may "
+                            "differ from a contiguous tensor's", op, SHAPE(prefix, sp));
+    *frames = prefix->shape[1];
+    return 0;
+}
+
+int backend_conv3d_concat(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
+                          const rl_conv3d_params *p) {
+    int64_t n = p->prefix->shape[1], T = x->shape[1];
+    int64_t s[4] = {x->shape[0], n + T, x->shape[2], x->shape[3]};
+    rl_tensor cat = rl_tensor_make(NULL, x->dtype, x->device, 4, s);
+    size_t bytes = rl_tensor_nbytes(&cat);
+    cat.data = be->alloc(be, bytes ? bytes : 1);
+    if (!cat.data) return rl_error_wrap("conv3d: the input with its prefix frames");
+    rl_tensor head = rl_tensor_slice(&cat, 1, 0, n), tail = rl_tensor_slice(&cat, 1, n, T);
+    rl_conv3d_params q = *p;
+    q.prefix = NULL;
+    int rc = n ? be->copy(be, &head, p->prefix) : 0;
+    if (rc == 0 && T) rc = be->copy(be, &tail, x);
+    if (rc == 0) rc = be->conv3d(be, y, &cat, w, b, &q);
+    be->free(be, cat.data, bytes ? bytes : 1);
+    return rc;
+}

@@ -1,5 +1,6 @@
 /* check.h: the argument checks the CPU and CUDA backends share: a tensor header
- * that can be trusted, equal shapes, per-channel vectors and the RoPE geometry.
+ * that can be trusted, equal shapes, per-channel vectors, the RoPE geometry and a
+ * conv3d's prefix frames (and its fallback, the concatenation).
  * Device, dtype and contiguity demands differ by backend and stay in each backend.
  * Every check returns 0, or -1 with a sentence naming the op and the tensor's role
  * ("x", "w", ...) and the shapes at fault. */
@@ -23,5 +24,13 @@ int backend_check_vector(const char *op, const char *role, const rl_tensor *v, i
  * gives B (1 for 3-D x), L, H, d. */
 int backend_check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
                                 int64_t *B, int64_t *L, int64_t *H, int64_t *d);
+
+/* conv3d's prefix (rl_conv3d_params.prefix; NULL passes): [Cin, n, H, W] with x's
+ * Cin, H, W and dtype, each channel's frames contiguous. *frames gets n (0 without). */
+int backend_check_conv_prefix(const char *op, const rl_tensor *x, const rl_tensor *prefix, int64_t *frames);
+/* conv3d with a prefix the backend does not read in place: cat(prefix, x) along t
+ * into a temporary of the backend's memory, then be->conv3d on that. */
+int backend_conv3d_concat(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
+                          const rl_conv3d_params *p);
 
 #endif

@@ -72,7 +72,7 @@ static int new4(vae_run *r, int side, rl_tensor *t, int64_t c, int64_t f, int64_
 }
 
 static rl_conv3d_params conv_params(int st, int ss, int pt, int ph, int pw, int back_h) {
-    rl_conv3d_params p = {{st, ss, ss}, {pt, ph, pw}, {0, ph + back_h, pw + back_h}};
+    rl_conv3d_params p = {{st, ss, ss}, {pt, ph, pw}, {0, ph + back_h, pw + back_h}, NULL};
     return p;
 }
 
@@ -128,18 +128,10 @@ static int causal_conv(vae_run *r, const rl_vae_conv *c, const rl_tensor *x, rl_
     int W = work(r);
     size_t m = mem_mark(r, W);
     int front = (int)c->w.shape[2] - 1, n = cache && front > 0 ? cache->n : 0;
-    rl_tensor in = *x;
-    if (n > 0) {
-        int64_t F = x->shape[1];
-        RL_TRY(new4(r, W, &in, x->shape[0], n + F, x->shape[2], x->shape[3]));
-        rl_tensor head = rl_tensor_slice(&in, 1, 0, n), tail = rl_tensor_slice(&in, 1, n, F);
-        rl_tensor old = cache_view(r, cache, 0, n);
-        OP(r, be->copy(be, &head, &old));
-        OP(r, be->copy(be, &tail, x));
-        front -= n;
-    }
-    rl_conv3d_params p = conv_params(1, 1, front, pad_hw, pad_hw, 0);
-    OP(r, be->conv3d(be, y, &in, &c->w, &c->b, &p));
+    rl_tensor old = n > 0 ? cache_view(r, cache, 0, n) : (rl_tensor){0};
+    rl_conv3d_params p = conv_params(1, 1, front - n, pad_hw, pad_hw, 0);
+    p.prefix = n > 0 ? &old : NULL; /* the cached frames go in front of x (read in place where the backend can) */
+    OP(r, be->conv3d(be, y, x, &c->w, &c->b, &p));
     if (cache) RL_TRY(cache_update(r, cache, x));
     mem_reset(r, W, m);
     return 0;
