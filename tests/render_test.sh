@@ -40,6 +40,12 @@ check "PNG carries the prompt in a tEXt chunk" "grep -aq 'a cat' $tmp/cat.png"
 
 R --prompt "a dog" --seed 2 --steps 2 -o "$tmp/frames/" --json >"$tmp/json" 2>"$tmp/err"; rc=$?
 check "PNG frames into a directory" "[ $rc -eq 0 ] && [ -s $tmp/frames/frame_00000.png ] && [ -s $tmp/frames/frame_00008.png ] && [ ! -e $tmp/frames/frame_00009.png ]"
+OMP_NUM_THREADS=1 R --prompt "a dog" --seed 2 --steps 2 -o "$tmp/frames1/" >"$tmp/out" 2>"$tmp/err"; rc=$?
+same=1; for f in "$tmp"/frames/frame_*.png; do cmp -s "$f" "$tmp/frames1/$(basename "$f")" || same=0; done
+check "PNG frames encoded in parallel equal the one-thread ones" "[ $rc -eq 0 ] && [ $same -eq 1 ]"
+mkdir -p "$tmp/frames2/frame_00003.png"
+R --prompt "a dog" --seed 2 --steps 2 -o "$tmp/frames2/" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "a frame that cannot be written fails naming it" "[ $rc -ne 0 ] && grep -q 'frame_00003.png' $tmp/err"
 check "--json summary with per-stage timings" "grep -q '\"stages\"' $tmp/json && grep -q '\"dit\"' $tmp/json && grep -q '\"latents_hash\"' $tmp/json"
 
 for s in euler dpm++; do
