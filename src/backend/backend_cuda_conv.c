@@ -120,7 +120,7 @@ static cuda_conv3d_args conv_args(const rl_tensor *y, const rl_tensor *x, const 
     return a;
 }
 
-/* RL_CUDA_CONV=auto|igemm|taps|im2col: the path for benchmarks and tests (auto,
+/* RL_CUDA_CONV=auto|taps|im2col: the path for benchmarks and tests (auto,
  * and any path the arguments do not suit: igemm where it fits, else taps for stride
  * 1, else im2col). */
 static int igemm_chosen(const cuda_state *st, const cuda_conv3d_args *a) {
