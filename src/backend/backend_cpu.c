@@ -888,41 +888,11 @@ static void pack_b_conv(const void *vctx, int64_t k0, int64_t kc, int64_t n0, in
 
 static int check_conv3d(const char *op, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
                         const rl_tensor *b, const rl_conv3d_params *p, int64_t out[3]) {
-    char sx[96], sw[96], sy[96], sb[96];
     RL_TRY(check_tensor(op, "x", x, 1));
     RL_TRY(check_tensor(op, "w", w, 1));
     RL_TRY(check_tensor(op, "y", y, 1));
-    if (!p) return rl_error_set("%s: the parameters (stride, padding) are missing (NULL)", op);
-    if (x->ndim != 4) return rl_error_set("%s: x is %s but must be 4-D [Cin, T, H, W]", op, SHAPE(x, sx));
-    if (w->ndim != 5)
-        return rl_error_set("%s: the weight 'w' is %s but must be 5-D [Cout, Cin, kt, kh, kw]", op, SHAPE(w, sw));
-    if (w->shape[1] != x->shape[0])
-        return rl_error_set("%s: x %s has Cin=%lld but the weight 'w' is %s", op, SHAPE(x, sx),
-                            (long long)x->shape[0], SHAPE(w, sw));
-    int64_t nprefix;
-    RL_TRY(backend_check_conv_prefix(op, x, p->prefix, &nprefix));
-    for (int i = 0; i < 3; i++) {
-        if (p->stride[i] < 1 || p->pad_front[i] < 0 || p->pad_back[i] < 0)
-            return rl_error_set("%s: axis %d has stride %d and padding %d/%d; stride must be >= 1 and "
-                                "padding >= 0", op, i, p->stride[i], p->pad_front[i], p->pad_back[i]);
-        int64_t span = x->shape[i + 1] + (i == 0 ? nprefix : 0) + p->pad_front[i] + p->pad_back[i];
-        if (w->shape[i + 2] < 1 || span < w->shape[i + 2])
-            return rl_error_set("%s: the kernel %s is larger than the padded input %s along axis %d", op,
-                                SHAPE(w, sw), SHAPE(x, sx), i);
-        out[i] = (span - w->shape[i + 2]) / p->stride[i] + 1;
-    }
-    if (y->ndim != 4 || y->shape[0] != w->shape[0] || y->shape[1] != out[0] || y->shape[2] != out[1] ||
-        y->shape[3] != out[2])
-        return rl_error_set("%s: y is %s but x %s with weight %s gives [%lld, %lld, %lld, %lld]", op,
-                            SHAPE(y, sy), SHAPE(x, sx), SHAPE(w, sw), (long long)w->shape[0],
-                            (long long)out[0], (long long)out[1], (long long)out[2]);
-    if (b) {
-        RL_TRY(check_tensor(op, "b", b, 1));
-        if (b->ndim != 1 || b->shape[0] != w->shape[0])
-            return rl_error_set("%s: the bias 'b' is %s but must be [%lld] (Cout of the weight %s)", op,
-                                SHAPE(b, sb), (long long)w->shape[0], SHAPE(w, sw));
-    }
-    return 0;
+    if (b) RL_TRY(check_tensor(op, "b", b, 1));
+    return backend_check_conv3d_shapes(op, y, x, w, b, p, out);
 }
 
 static int cpu_conv3d(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w,

@@ -25,6 +25,11 @@ int backend_check_vector(const char *op, const char *role, const rl_tensor *v, i
 int backend_check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
                                 int64_t *B, int64_t *L, int64_t *H, int64_t *d);
 
+/* conv3d's shapes after each backend's own tensor checks: x [Cin, T, H, W], w [Cout,
+ * Cin, kt, kh, kw], the prefix, strides and padding, y [Cout, out] and b [Cout];
+ * out gets the output extent along t, h, w. */
+int backend_check_conv3d_shapes(const char *op, const rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+                                const rl_tensor *b, const rl_conv3d_params *p, int64_t out[3]);
 /* conv3d's prefix (rl_conv3d_params.prefix; NULL passes): [Cin, n, H, W] with x's
  * Cin, H, W and dtype, each channel's frames contiguous. *frames gets n (0 without). */
 int backend_check_conv_prefix(const char *op, const rl_tensor *x, const rl_tensor *prefix, int64_t *frames);
