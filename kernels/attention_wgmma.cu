@@ -712,7 +712,7 @@ __global__ void __launch_bounds__(384, 1)
  * 1). Registers per thread (ptxas, CUDA 13.0, sm_90a; no spills) and dynamic shared
  * memory, all at one CTA per SM:
  *   warp-specialised d128 q128 k128: producer 24 regs, consumers up to 240 (168 at
- *   launch, setmaxnreg), 161 KB with 2 stages, 225 KB with 3; d64 q128 k128: 97 KB
+ *   launch, setmaxnreg), 161 KB with 2 stages, 225 KB with 3; d64 q128 k128: 81 KB
  *   d128 q128 k128 wg2: 246 regs, 161 KB    d128 q128 k64 wg2: 168 regs, 97 KB
  *   d128 q192 k64 wg3:  150 regs, 113 KB    d64 q128 k128 wg2: 182 regs, 81 KB
  *   d64 q192 k128 wg3:  157 regs, 89 KB
@@ -775,9 +775,12 @@ static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder(void) {
     if (!fn) {
         void *p = NULL;
         cudaDriverEntryPointQueryResult q;
-        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) ==
-                cudaSuccess &&
-            q == cudaDriverEntryPointSuccess)
+#if CUDART_VERSION >= 12050
+        cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);
+#else /* CUDA 12.0-12.4: the by-version lookup does not exist yet */
+        cudaError_t e = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &p, cudaEnableDefault, &q);
+#endif
+        if (e == cudaSuccess && q == cudaDriverEntryPointSuccess)
             fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
         else
             (void)cudaGetLastError();
@@ -810,10 +813,11 @@ static int launch_wgmma_ws(cudaStream_t stream, const cuda_attention_args *a) {
         cudaError_t e = cudaFuncGetAttributes(&fa, kern);
         if (e != cudaSuccess) return (int)e;
         if (fa.numRegs < 24) return (int)cudaErrorNoKernelImageForDevice;
-        e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)W::SMEM);
-        if (e != cudaSuccess) return (int)e;
         image_ok = 1;
     }
+    /* per launch: the limit belongs to the current device's context */
+    cudaError_t e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)W::SMEM);
+    if (e != cudaSuccess) return (int)e;
     if (a->Lq > INT_MAX - W::BM || a->nkeys > INT_MAX - BN) return (int)cudaErrorInvalidValue; /* int32 TMA coordinates */
     CUtensorMap tq, tk, tv;
     int rc = tensor_map(&tq, a->q, D, a->Lq, a->Lq, a->H, a->B, W::BM);

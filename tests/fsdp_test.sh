@@ -9,8 +9,8 @@
 #   --ulysses 2, --fsdp --cfg-parallel give the latents of one process (the text
 #   stage then runs the sharded umT5 on both ranks);
 # - test_fsdp --mpi: a pass of sharded units over MPI hands out every unit's
-#   exact bytes, and the gathers are nonblocking (MPI_Iallgather: begin returns
-#   while the other rank is still away);
+#   exact bytes, and the gathers are nonblocking (MPI_Iallgather: rank 0 passes
+#   begin and then meets rank 1 point to point before rank 1 enters begin);
 # - --fsdp with one process is the plain run (same latents hash);
 # - --fsdp --auto-plan prints the sharded plan; --offload-blocks past the block
 #   count is refused with --fsdp too.
@@ -41,9 +41,10 @@ same() { # name, reference, candidate: within 1e-5 of one process
 
 # -- the gathers themselves over MPI (nonblocking, exact bytes)
 if [ -x "$BUILD/tests/test_fsdp" ]; then
-    MPI "$BUILD/tests/test_fsdp" --mpi >"$tmp/gathers" 2>&1
+    MPI "$BUILD/tests/test_fsdp" --mpi >"$tmp/gathers" 2>&1; rc=$?
     grep -E '^(PASS|FAIL): ' "$tmp/gathers" | sed 's/^\(PASS\|FAIL\): /\1: np 2: /'
     grep -q '^PASS: ' "$tmp/gathers" || echo "FAIL: test_fsdp --mpi np 2: $(tail -c 400 "$tmp/gathers")"
+    [ $rc -eq 124 ] && echo "FAIL: test_fsdp --mpi np 2 timed out: gathers that block in begin wait for rank 1, which joins only after rank 0 has passed begin"
 else
     echo "FAIL: fsdp: $BUILD/tests/test_fsdp not found; build it first (make BUILD=$BUILD)"
 fi

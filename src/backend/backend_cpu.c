@@ -900,7 +900,14 @@ static int cpu_conv3d(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl
     const char *op = "conv3d";
     int64_t o[3];
     RL_TRY(check_conv3d(op, y, x, w, b, p, o));
-    if (p->prefix) return backend_conv3d_concat(be, y, x, w, b, p);
+    if (p->prefix) {
+        size_t bytes = backend_conv3d_concat_bytes(x, p->prefix);
+        void *buf = be->alloc(be, bytes ? bytes : 1);
+        if (!buf) return rl_error_wrap("conv3d: the input with its prefix frames");
+        int rc = backend_conv3d_concat(be, y, x, w, b, p, buf);
+        be->free(be, buf, bytes ? bytes : 1);
+        return rc;
+    }
     int64_t Cout = w->shape[0], Cin = w->shape[1], kt = w->shape[2], kh = w->shape[3], kw = w->shape[4];
     int64_t T = x->shape[1], Kk = Cin * kh * kw, HWo = o[1] * o[2], nout = o[0] * HWo;
     if (nout == 0 || Cout == 0) return 0;

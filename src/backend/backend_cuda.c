@@ -592,7 +592,14 @@ static int cuda_conv3d_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     if (rl_tensor_numel(y) == 0) return 0;
     RL_TRY(cuda_enter(be, op));
     /* prefix frames are read in place by the implicit GEMM only */
-    if (p->prefix && !(x->dtype == w->dtype && cuda_conv3d_reads_prefix(be, y, x, w, p))) return backend_conv3d_concat(be, y, x, w, b, p);
+    if (p->prefix && !(x->dtype == w->dtype && cuda_conv3d_reads_prefix(be, y, x, w, p))) {
+        /* concatenated in stream-ordered scratch: no device-wide wait per conv */
+        void *buf = NULL;
+        RL_TRY(cuda_scratch_alloc(state_of(be), op, &buf, backend_conv3d_concat_bytes(x, p->prefix)));
+        int rc = backend_conv3d_concat(be, y, x, w, b, p, buf);
+        cudaFreeAsync(buf, state_of(be)->stream);
+        return rc;
+    }
     /* Tensor cores through im2col + GEMM when the dtypes pair up; the direct kernel otherwise. */
     if (x->dtype == w->dtype && w->shape[1] > 0) return cuda_conv3d_gemm(be, y, x, w, b, p, o);
     KERNEL_TRY(op, cuda_conv3d(state_of(be)->stream, &a));

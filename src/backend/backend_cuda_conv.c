@@ -1,8 +1,9 @@
 /* backend_cuda_conv.c: conv3d as GEMMs on tensor cores.
  *
  * f32 under TF32 (the default; RAYLIGHT_TF32=0 turns it off), stride 1, kh = kw = 1
- * or 3, Cin % 8 == 0 and Cout % 4 == 0 (every large conv of the Wan VAE): the
- * implicit GEMM of kernels/conv3d_igemm.cu, which reads the input where it lies.
+ * or 3, Cin % 8 == 0 (every large conv of the Wan VAE): the implicit GEMM of
+ * kernels/conv3d_igemm.cu, which reads the input (and a causal conv's cached prefix
+ * frames) where it lies.
  * The paths below serve the rest.
  *
  * Stride 1 (every conv of the Wan VAE decoder): one GEMM per kernel tap over a

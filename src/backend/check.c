@@ -77,21 +77,26 @@ int backend_check_conv_prefix(const char *op, const rl_tensor *x, const rl_tenso
     return 0;
 }
 
+static rl_tensor concat_tensor(const rl_tensor *x, const rl_tensor *prefix, void *buf) {
+    int64_t s[4] = {x->shape[0], prefix->shape[1] + x->shape[1], x->shape[2], x->shape[3]};
+    return rl_tensor_make(buf, x->dtype, x->device, 4, s);
+}
+
+size_t backend_conv3d_concat_bytes(const rl_tensor *x, const rl_tensor *prefix) {
+    rl_tensor cat = concat_tensor(x, prefix, NULL);
+    return rl_tensor_nbytes(&cat);
+}
+
 int backend_conv3d_concat(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
-                          const rl_conv3d_params *p) {
+                          const rl_conv3d_params *p, void *buf) {
     int64_t n = p->prefix->shape[1], T = x->shape[1];
-    int64_t s[4] = {x->shape[0], n + T, x->shape[2], x->shape[3]};
-    rl_tensor cat = rl_tensor_make(NULL, x->dtype, x->device, 4, s);
-    size_t bytes = rl_tensor_nbytes(&cat);
-    cat.data = be->alloc(be, bytes ? bytes : 1);
-    if (!cat.data) return rl_error_wrap("conv3d: the input with its prefix frames");
+    rl_tensor cat = concat_tensor(x, p->prefix, buf);
     rl_tensor head = rl_tensor_slice(&cat, 1, 0, n), tail = rl_tensor_slice(&cat, 1, n, T);
     rl_conv3d_params q = *p;
     q.prefix = NULL;
     int rc = n ? be->copy(be, &head, p->prefix) : 0;
     if (rc == 0 && T) rc = be->copy(be, &tail, x);
     if (rc == 0) rc = be->conv3d(be, y, &cat, w, b, &q);
-    be->free(be, cat.data, bytes ? bytes : 1);
     return rc;
 }
 

@@ -34,8 +34,10 @@ int backend_check_conv3d_shapes(const char *op, const rl_tensor *y, const rl_ten
  * Cin, H, W and dtype, each channel's frames contiguous. *frames gets n (0 without). */
 int backend_check_conv_prefix(const char *op, const rl_tensor *x, const rl_tensor *prefix, int64_t *frames);
 /* conv3d with a prefix the backend does not read in place: cat(prefix, x) along t
- * into a temporary of the backend's memory, then be->conv3d on that. */
+ * into buf (backend memory of backend_conv3d_concat_bytes, the caller's), then
+ * be->conv3d on that. */
+size_t backend_conv3d_concat_bytes(const rl_tensor *x, const rl_tensor *prefix);
 int backend_conv3d_concat(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
-                          const rl_conv3d_params *p);
+                          const rl_conv3d_params *p, void *buf);
 
 #endif

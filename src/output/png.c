@@ -140,10 +140,11 @@ static int check_dir_creatable(const char *dir) {
 }
 
 /* Frames are encoded in parallel (deflate is the cost: ~0.15 s a 480p frame on one
- * core); the first failure's sentence (errors are per thread) is the result. */
+ * core). After a failure no new frame starts; the result is the sentence of the
+ * lowest failing frame (errors are per thread). */
 int rl_write_png_frames(const char *dir, const rl_frames *v) {
     RL_TRY(make_dirs(dir));
-    int failed = 0;
+    int failed = 0, first = v->frames;
     char msg[2048] = "";
     #pragma omp parallel for schedule(dynamic, 1)
     for (int f = 0; f < v->frames; f++) {
@@ -156,7 +157,8 @@ int rl_write_png_frames(const char *dir, const rl_frames *v) {
         snprintf(path, sizeof path, "%s%sframe_%05d.png", dir, dl && dir[dl - 1] == '/' ? "" : "/", f);
         if (rl_write_png(path, v, f) != 0) {
             #pragma omp critical(png_frames_error)
-            if (!failed) {
+            if (f < first) {
+                first = f;
                 snprintf(msg, sizeof msg, "%s", rl_error_message());
                 #pragma omp atomic write
                 failed = 1;
