@@ -47,6 +47,7 @@ mkdir -p "$tmp/frames2/frame_00003.png"
 R --prompt "a dog" --seed 2 --steps 2 -o "$tmp/frames2/" >"$tmp/out" 2>"$tmp/err"; rc=$?
 check "a frame that cannot be written fails naming it" "[ $rc -ne 0 ] && grep -q 'frame_00003.png' $tmp/err"
 check "--json summary with per-stage timings" "grep -q '\"stages\"' $tmp/json && grep -q '\"dit\"' $tmp/json && grep -q '\"latents_hash\"' $tmp/json"
+check "--json gives the time of one DiT pass" "grep -Eq '\"dit_pass_seconds\":[[:space:]]*[0-9.]*[1-9]' $tmp/json"
 
 for s in euler dpm++; do
     R --prompt "a dog" --seed 2 --steps 3 --sampler $s -o "$tmp/$s.$V" >"$tmp/out" 2>"$tmp/err"; rc=$?

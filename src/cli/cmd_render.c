@@ -113,6 +113,7 @@ static void print_summary_json(const rl_t2v_request *r, const rl_t2v_report *rep
     cJSON_AddNumberToObject(j, "ranks", world);
     cJSON_AddStringToObject(j, "latents_hash", hash);
     cJSON_AddNumberToObject(j, "seconds_per_step", rep->seconds_per_step);
+    cJSON_AddNumberToObject(j, "dit_pass_seconds", rep->forwards ? rep->forward_seconds / rep->forwards : 0.0);
     cJSON_AddNumberToObject(j, "offload_blocks", rep->offload_blocks);
     cJSON_AddNumberToObject(j, "fsdp_ranks", rep->fsdp_ranks);
     cJSON *stages = cJSON_AddObjectToObject(j, "stages");

@@ -114,14 +114,19 @@ typedef struct {
     rl_wan_slice sl;
     int64_t real_rows;      /* rows inside the sequence; the rest is padding */
     double t;
+    double seconds;         /* in the passes so far (the download waits for the device) */
+    int passes;
 } slice_pass;
 
 static int slice_velocity(void *arg, int which, const float *x, float *v) {
     slice_pass *p = arg;
     size_t bytes = rl_tensor_nbytes(&p->x_dev);
+    double t0 = rl_time_now();
     RL_TRY(p->be->upload(p->be, p->x_dev.data, x, bytes));
     RL_TRY(wan_dit_forward_slice(p->m, &p->y_dev, &p->x_dev, p->t, &p->ctx[which], &p->sl));
     RL_TRY(p->be->download(p->be, v, p->y_dev.data, bytes));
+    p->seconds += rl_time_now() - t0;
+    p->passes++;
     int64_t w = p->x_dev.shape[1]; /* padding rows keep velocity 0, so their latents stay 0 */
     memset(v + p->real_rows * w, 0, (size_t)((p->sl.n - p->real_rows) * w) * sizeof(float));
     return 0;
@@ -193,6 +198,7 @@ static int sample_one(rl_wan_dit *m, rl_usp *usp, const rl_t2v_request *r, rl_ba
         if (r->progress) progress_line(bp, i + 1, s.sched.n, rl_time_now() - t0);
     }
     rep->seconds_per_step = (rl_time_now() - t0) / s.sched.n;
+    rep->forward_seconds = p.seconds, rep->forwards = p.passes;
     if (rl_usp_gather_rows(usp, x, n, C * 4, all) != 0) goto done;
     wan_rows_to_latents(all, C, T, H, W, 0, N, latents);
     rep->comm_seconds = usp->comm_seconds - comm0;
@@ -393,8 +399,9 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm 
         stage_end(be, &reps[i], RL_STAGE_DIT, t0);
         reps[i].latents_hash = rl_hash64(latents[i], numel * sizeof(float));
         rl_plan_describe(&plan, reps[i].plan, sizeof reps[i].plan);
-        rl_log(RL_LOG_VERBOSE, "dit: %.3f s of exchanges in %.3f s of sampling (rank 0, %s)\n", reps[i].comm_seconds,
-               reps[i].seconds_per_step * reqs[i].steps, reps[i].plan);
+        rl_log(RL_LOG_VERBOSE, "dit: %.3f s of exchanges in %.3f s of sampling, %d DiT passes of %.1f ms (rank 0, %s)\n",
+               reps[i].comm_seconds, reps[i].seconds_per_step * reqs[i].steps, reps[i].forwards,
+               reps[i].forwards ? reps[i].forward_seconds * 1e3 / reps[i].forwards : 0.0, reps[i].plan);
     }
     rl_usp_free(&usp);
     wan_dit_free(&m);

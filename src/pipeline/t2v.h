@@ -49,6 +49,9 @@ typedef struct {
     int prompt_tokens, negative_tokens;
     char plan[96];         /* "cfg 2 x ulysses 1 x ring 1 (2 ranks)" */
     double comm_seconds;   /* sequence-parallel and CFG exchanges of the sampling loop (this rank) */
+    double forward_seconds; /* in DiT passes (latent rows up, forward, velocity down) of the loop; the
+                               rest of it is the sampler and guidance arithmetic on the host */
+    int forwards;
 } rl_t2v_report;
 
 /* "random:NAME" as a weight path (--random-weights): full-size random weights
