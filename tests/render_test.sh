@@ -48,6 +48,9 @@ R --prompt "a dog" --seed 2 --steps 2 -o "$tmp/frames2/" >"$tmp/out" 2>"$tmp/err
 check "a frame that cannot be written fails naming it" "[ $rc -ne 0 ] && grep -q 'frame_00003.png' $tmp/err"
 check "--json summary with per-stage timings" "grep -q '\"stages\"' $tmp/json && grep -q '\"dit\"' $tmp/json && grep -q '\"latents_hash\"' $tmp/json"
 check "--json gives the time of one DiT pass" "grep -Eq '\"dit_pass_seconds\":[[:space:]]*[0-9.]*[1-9]' $tmp/json"
+R --prompt "a dog" --seed 2 --steps 2 -o "$tmp/tcpu/" --json --text-backend cpu >"$tmp/json2" 2>"$tmp/err"; rc=$?
+h1=$(grep -o '"latents_hash":[^,]*' "$tmp/json"); h2=$(grep -o '"latents_hash":[^,]*' "$tmp/json2")
+check "--text-backend cpu renders the same latents" "[ $rc -eq 0 ] && [ -n \"$h1\" ] && [ \"$h1\" = \"$h2\" ]"
 
 for s in euler dpm++; do
     R --prompt "a dog" --seed 2 --steps 3 --sampler $s -o "$tmp/$s.$V" >"$tmp/out" 2>"$tmp/err"; rc=$?
@@ -66,6 +69,7 @@ expect_err() { # name, pattern, output path, args...
 expect_err "size not a multiple of 16" "--size" "$tmp/e1.mp4" R --prompt x --size 100x64 -o "$tmp/e1.mp4"
 expect_err "frames not 4k+1" "--frames 8" "$tmp/e2.mp4" R --prompt x --frames 8 -o "$tmp/e2.mp4"
 expect_err "steps < 1" "--steps" "$tmp/e3.mp4" R --prompt x --steps 0 -o "$tmp/e3.mp4"
+expect_err "--text-backend naming another device" "--text-backend cuda" "$tmp/tb.$V" R --prompt x --text-backend cuda -o "$tmp/tb.$V"
 expect_err "unwritable output" "$tmp/no/dir/e4.mp4" "$tmp/no/dir/e4.mp4" R --prompt x -o "$tmp/no/dir/e4.mp4"
 expect_err "unknown model lists the known ones" "wan2.1-t2v-14b" "$tmp/e5.mp4" "$BIN" --model wan99 --prompt x -o "$tmp/e5.mp4"
 expect_err "missing model file names the flag and the paths" "--dit FILE" "$tmp/e6.mp4" \

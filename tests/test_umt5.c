@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "models/umt5.h"
+#include "pipeline/t2v.h"
 
 #include <unistd.h>
 
@@ -305,6 +306,18 @@ static void test_write_tiny(void) {
     unlink(p1), unlink(p2);
 }
 
+/* What --text-backend auto weighs: umT5-XXL's matrices at bf16 are 5.68e9 values
+ * (11.36 GB; the H100 measured a 10.65 GiB text-stage peak), the tiny one's its own. */
+static void test_encoder_bytes(void) {
+    rl_umt5_config xxl, tiny;
+    EXPECT(umt5_config_named("xxl", &xxl) == 0 && umt5_config_named("tiny", &tiny) == 0, "%s", rl_error_message());
+    const size_t b = rl_text_encoder_bytes(&xxl, RL_BF16);
+    const size_t want = (size_t)2 * (256384ull * 4096 + 24ull * (4ull * 4096 * 4096 + 3ull * 4096 * 10240));
+    EXPECT(b == want, "umT5-XXL bf16: %zu bytes, expected %zu", b, want);
+    EXPECT(rl_text_encoder_bytes(&xxl, RL_F32) == 2 * b, "f32 should be twice bf16");
+    EXPECT(rl_text_encoder_bytes(&tiny, RL_BF16) < b / 100, "the tiny encoder (4096 x 4096 embedding, 2 narrow layers) is small");
+}
+
 int main(void) {
     be = rl_backend_cpu();
     if (rl_st_open(&gold, GOLDEN "umt5_golden.safetensors") != 0) {
@@ -318,6 +331,7 @@ int main(void) {
     RUN(test_bad_files);
     RUN(test_bad_ids);
     RUN(test_write_tiny);
+    RUN(test_encoder_bytes);
     rl_st_close(&gold);
     TL_EXIT();
 }

@@ -22,6 +22,7 @@
 typedef struct {
     const char *model, *model_dir, *dit, *t5, *vae, *tokenizer;
     const char *prompt, *negative_prompt, *size, *sampler, *output, *save_latents, *backend, *seed;
+    const char *text_backend;
     const char *prompts_file;
     int64_t frames, steps, crf, vae_tile;
     double cfg, shift, fps;
@@ -193,7 +194,7 @@ int cmd_render(int argc, char **argv) {
     render_options o;
     rl_mem_flags mf;
     rl_comm_flags cf;
-    rl_opt opts[29 + RL_MEM_FLAG_ROWS + RL_COMM_FLAG_ROWS] = {
+    rl_opt opts[30 + RL_MEM_FLAG_ROWS + RL_COMM_FLAG_ROWS] = {
         {"--model", NULL, "RAYLIGHT_MODEL", RL_OPT_STR, &o.model, NULL, "NAME", "named model from configs/ (wan1.3b, wan14b, tiny)", 0, 0, 0},
         {"--model-dir", NULL, "RAYLIGHT_MODELS", RL_OPT_STR, &o.model_dir, NULL, "DIR", "where named models' files are looked for (default .)", 0, 0, 0},
         {"--dit", NULL, NULL, RL_OPT_STR, &o.dit, NULL, "FILE", "DiT weights (.safetensors or .index.json)", 0, 0, 0},
@@ -217,6 +218,7 @@ int cmd_render(int argc, char **argv) {
         {"--save-latents", NULL, NULL, RL_OPT_STR, &o.save_latents, NULL, "FILE", "also write the final latents (.safetensors)", 0, 0, 0},
         {"--vae-tile", NULL, NULL, RL_OPT_INT, &o.vae_tile, "0", "N", "decode in spatial tiles of N latent pixels (0 = whole frame)", 0, 4096, 0},
         {"--backend", NULL, "RAYLIGHT_BACKEND", RL_OPT_STR, &o.backend, "auto", "NAME", "cpu, cuda, or auto (cuda when a GPU is usable)", 0, 0, 0},
+        {"--text-backend", NULL, "RAYLIGHT_TEXT_BACKEND", RL_OPT_STR, &o.text_backend, "auto", "NAME", "where the umT5 text encoder runs: auto (the --backend, or the CPU when --vram-limit cannot hold its weights), cpu (fp32 layers: ~20 GiB of host memory for umT5-XXL), or the --backend's name", 0, 0, 0},
         {"--verbose", "-v", "RAYLIGHT_VERBOSE", RL_OPT_FLAG, &o.verbose, NULL, NULL, "per-stage timings and peak memory", 0, 0, 0},
         {"--quiet", "-q", NULL, RL_OPT_FLAG, &o.quiet, NULL, NULL, "no progress or summary (errors only)", 0, 0, 0},
         {"--json", NULL, NULL, RL_OPT_FLAG, &o.json, NULL, NULL, "print the closing summary as JSON on stdout (an array of them with --prompts-file)", 0, 0, 0},
@@ -224,8 +226,8 @@ int cmd_render(int argc, char **argv) {
         {"--ring", NULL, "RAYLIGHT_RING", RL_OPT_INT, &o.ring, "0", "N", "ring-attention degree (0 = automatic plan)", 0, 4096, 0},
         {"--cfg-parallel", NULL, "RAYLIGHT_CFG_PARALLEL", RL_OPT_FLAG, &o.cfg_parallel, NULL, NULL, "conditional and unconditional passes on two rank groups (cfg x ulysses x ring = ranks)", 0, 0, 0},
     };
-    rl_mem_flags_rows(&mf, opts + 29); /* --offload-blocks, --vram-limit, --auto-plan */
-    rl_comm_flags_rows(&cf, opts + 29 + RL_MEM_FLAG_ROWS, 0); /* --comm */
+    rl_mem_flags_rows(&mf, opts + 30); /* --offload-blocks, --vram-limit, --auto-plan */
+    rl_comm_flags_rows(&cf, opts + 30 + RL_MEM_FLAG_ROWS, 0); /* --comm */
     rl_args a = {"", "[options] --prompt TEXT [-o OUT]",
                  "Renders a video (MP4) or image (PNG) from a text prompt with a Wan 2.1 text-to-video model.\n"
                  "Commands: info, eval, tokenize, make-tiny, version (raylight-gen COMMAND --help).\n"
@@ -268,6 +270,7 @@ int cmd_render(int argc, char **argv) {
     r.progress = !o.quiet;
     r.parallel = (rl_plan_request){(int)o.ulysses, (int)o.ring, o.cfg_parallel, 0};
     r.offload_blocks = (int)mf.offload_blocks, r.auto_plan = mf.auto_plan, r.fsdp = mf.fsdp;
+    r.text_backend = o.text_backend;
     int is_random = 0;
     if (parse_size(o.size, &r.width, &r.height) != 0 || rl_sampler_kind_parse(o.sampler, &r.sampler) != 0 ||
         rl_seed_parse(o.seed, &r.seed, &is_random) != 0)
@@ -288,6 +291,7 @@ int cmd_render(int argc, char **argv) {
     }
     if (rl_comm_flags_apply(&cf, comm, be) != 0) goto fail;
     if (rl_mem_flags_check(&mf, be, 0) != 0) goto fail; /* the limit holds from the text stage on */
+    if (rl_text_backend_check(o.text_backend, be) != 0) goto fail;
     rl_log(RL_LOG_INFO, "raylight-gen %s: %s, %dx%d, %d frames, %d steps, cfg %g, shift %g, %s, seed %llu%s, %s x %d\n",
            RL_VERSION, have_cfg ? cfg.name : r.dit_path, r.width, r.height, r.frames, r.steps, r.cfg, r.shift,
            rl_sampler_kind_name(r.sampler), (unsigned long long)r.seed, is_random ? " (random)" : "", be->name,

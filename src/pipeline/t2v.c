@@ -292,9 +292,12 @@ static int batch_text(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm
      * has the contexts and nothing is broadcast. */
     const int sharded = reqs[0].fsdp && comm->size > 1;
     uint64_t bytes = 0;
-    if (sharded || comm->rank == 0)
-        RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, be, texts, nt, ctx, lens, dim,
+    if (sharded || comm->rank == 0) {
+        rl_backend *tbe = rl_text_backend(reqs[0].text_backend, be, reqs[0].t5_path);
+        if (!tbe) return -1;
+        RL_TRY(rl_text_encode_many(reqs[0].tokenizer_path, reqs[0].t5_path, tbe, texts, nt, ctx, lens, dim,
                                    sharded ? comm : NULL, &bytes));
+    }
     if (!sharded) RL_TRY(rl_launch_broadcast_texts(comm, ctx, lens, nt, dim));
     for (int i = 0; i < n; i++) {
         stage_end(be, &reps[i], RL_STAGE_TEXT, t0);

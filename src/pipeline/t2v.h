@@ -8,6 +8,7 @@
 #define RL_PIPELINE_T2V_H
 
 #include "comm/comm.h"
+#include "models/umt5.h"
 #include "parallel/plan.h"
 #include "raylight.h"
 #include "sampler/sampler.h"
@@ -30,6 +31,7 @@ typedef struct {
     int offload_blocks;       /* --offload-blocks: DiT blocks in pinned host memory */
     int auto_plan;            /* --auto-plan: choose offload_blocks (and fsdp) under the device limit (rl_mem_limit) */
     int fsdp;                 /* --fsdp: DiT blocks and umT5 layers sharded over every rank (one rank: whole) */
+    const char *text_backend; /* --text-backend: "auto" (or NULL), "cpu", or the render backend's name */
 } rl_t2v_request;
 
 enum { RL_STAGE_TEXT = 0, RL_STAGE_DIT, RL_STAGE_VAE, RL_STAGE_OUTPUT, RL_STAGE_COUNT };
@@ -82,6 +84,17 @@ int rl_t2v_render_batch(const rl_t2v_request *reqs, int n, rl_backend *be, rl_co
  * skipped text); on failure nothing is left allocated. fsdp (NULL: whole
  * layers): the encoder's layers sharded over these ranks, which must all call
  * this with the same texts. *bytes_read (when given): encoder file bytes read. */
+/* The backend the text stage runs on: be; the CPU backend for mode "cpu"; with mode
+ * "auto" (or NULL) also the CPU backend when be is a GPU under a device limit
+ * (--vram-limit) that cannot hold the encoder's weights (t5_path's, or a "random:"
+ * size), which is logged with the sizes. NULL with an error for an unknown mode or
+ * one naming another device. */
+rl_backend *rl_text_backend(const char *mode, rl_backend *be, const char *t5_path);
+/* The mode alone (before anything is loaded): 0, or -1 with the sentence above. */
+int rl_text_backend_check(const char *mode, const rl_backend *be);
+/* umT5 weights of cfg on a device at weight dtype wdt (the embedding table and every
+ * layer's matrices; norms and the bias table are noise): what rl_text_backend weighs. */
+size_t rl_text_encoder_bytes(const rl_umt5_config *cfg, rl_dtype wdt);
 int rl_text_encode_many(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *const *texts,
                         int n, float **contexts, int64_t *lens, int64_t *dim, rl_comm *fsdp, uint64_t *bytes_read);
 int rl_text_encode(const char *tokenizer_path, const char *t5_path, rl_backend *be, const char *prompt,
