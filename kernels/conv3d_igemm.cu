@@ -182,7 +182,8 @@ __global__ void __launch_bounds__(IG_THREADS, 2) conv3d_igemm_kernel(cuda_conv3d
 #pragma unroll
                 for (int e = 0; e < 2; e++) {
                     const int64_t wo = wo0 + (nt & 1) * 8 + 2 * t + e;
-                    if (wo < a.Wo) stf(a.y, a.ydt, ((co * a.To + to) * a.Ho + ho) * a.Wo + wo, acc[mt][nt][2 * h8 + e] + bias);
+                    if (wo < a.Wo)
+                        stf(a.y, a.ydt, ((co * a.To + to) * a.Ho + ho) * a.Wo + wo, acc[mt][nt][2 * h8 + e] + bias);
                 }
             }
         }
@@ -191,7 +192,8 @@ __global__ void __launch_bounds__(IG_THREADS, 2) conv3d_igemm_kernel(cuda_conv3d
 extern "C" int cuda_conv3d_igemm_fits(const cuda_conv3d_args *a) {
     return a->xdt == KDT_F32 && a->stride[0] == 1 && a->stride[1] == 1 && a->stride[2] == 1 &&
            ((a->kh == 3 && a->kw == 3) || (a->kh == 1 && a->kw == 1)) && a->Cin % IG_CK == 0 &&
-           a->To <= 65535 && a->Cout / 32 < 65535 && (a->Ho + IG_RH - 1) / IG_RH * ((a->Wo + IG_RW - 1) / IG_RW) < INT32_MAX &&
+           a->To <= 65535 && a->Cout / 32 < 65535 &&
+           (a->Ho + IG_RH - 1) / IG_RH * ((a->Wo + IG_RW - 1) / IG_RW) < INT32_MAX &&
            a->kt * (a->Cin / IG_CK) < INT32_MAX;
 }
 

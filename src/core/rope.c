@@ -59,7 +59,8 @@ void rl_rope3d_table(float *cos_out, float *sin_out, int64_t token0, int64_t n, 
                 memcpy(co + j, axis[a] + pos[a] * parts[a], (size_t)parts[a] * sizeof(float));
                 memcpy(si + j, axis[a] + (extent[a] + pos[a]) * parts[a], (size_t)parts[a] * sizeof(float));
             } else {
-                for (int64_t q = 0; q < parts[a]; q++) axis_pair(pos[a], q, 2.0 * (double)parts[a], co + j + q, si + j + q);
+                for (int64_t q = 0; q < parts[a]; q++)
+                    axis_pair(pos[a], q, 2.0 * (double)parts[a], co + j + q, si + j + q);
             }
         }
     }

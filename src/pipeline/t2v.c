@@ -402,7 +402,8 @@ static int batch_dit(const rl_t2v_request *reqs, int n, rl_backend *be, rl_comm 
         stage_end(be, &reps[i], RL_STAGE_DIT, t0);
         reps[i].latents_hash = rl_hash64(latents[i], numel * sizeof(float));
         rl_plan_describe(&plan, reps[i].plan, sizeof reps[i].plan);
-        rl_log(RL_LOG_VERBOSE, "dit: %.3f s of exchanges in %.3f s of sampling, %d DiT passes of %.1f ms (rank 0, %s)\n",
+        rl_log(RL_LOG_VERBOSE,
+               "dit: %.3f s of exchanges in %.3f s of sampling, %d DiT passes of %.1f ms (rank 0, %s)\n",
                reps[i].comm_seconds, reps[i].seconds_per_step * reqs[i].steps, reps[i].forwards,
                reps[i].forwards ? reps[i].forward_seconds * 1e3 / reps[i].forwards : 0.0, reps[i].plan);
     }
