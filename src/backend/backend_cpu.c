@@ -1156,19 +1156,11 @@ static int cpu_copy(rl_backend *be, rl_tensor *y, const rl_tensor *x) {
  * anything is written, so a bad id leaves y untouched. */
 static int cpu_embedding(rl_backend *be, rl_tensor *y, const rl_tensor *table, const rl_tensor *ids) {
     const char *op = "embedding";
-    char st[96], sy[96], si[96];
     RL_TRY(check_tensor(op, "table", table, 0));
     RL_TRY(check_tensor(op, "ids", ids, 0));
     RL_TRY(check_tensor(op, "y", y, 0));
-    if (table->ndim != 2 || (table->dtype != RL_F32 && table->dtype != RL_BF16 && table->dtype != RL_F16))
-        return rl_error_set("%s: table is %s %s but must be [V, D] in f32, bf16 or f16", op,
-                            rl_dtype_name(table->dtype), SHAPE(table, st));
-    if (ids->ndim != 1 || ids->dtype != RL_I32)
-        return rl_error_set("%s: ids is %s %s but must be i32 [N]", op, rl_dtype_name(ids->dtype), SHAPE(ids, si));
-    int64_t V = table->shape[0], D = table->shape[1], N = ids->shape[0];
-    if (y->ndim != 2 || y->shape[0] != N || y->shape[1] != D)
-        return rl_error_set("%s: y is %s but must be [N, D] = [%lld, %lld]", op, SHAPE(y, sy), (long long)N,
-                            (long long)D);
+    RL_TRY(backend_check_embedding_shapes(op, y, table, ids));
+    const int64_t V = table->shape[0], D = table->shape[1], N = ids->shape[0];
     const int32_t *I = ids->data;
     for (int64_t i = 0; i < N; i++)
         if (I[i] < 0 || I[i] >= V)

@@ -693,19 +693,11 @@ static int cuda_clamp_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, float
  * a zero row, never an out-of-bounds read. Callers validate ids on the host. */
 static int cuda_embedding_op(rl_backend *be, rl_tensor *y, const rl_tensor *table, const rl_tensor *ids) {
     const char *op = "embedding";
-    char st[96], sy[96], si[96];
     RL_TRY(cuda_check_tensor(op, "table", table, CK_ANY));
     RL_TRY(cuda_check_tensor(op, "ids", ids, CK_ANY));
     RL_TRY(cuda_check_tensor(op, "y", y, CK_ANY));
-    if (table->ndim != 2 || (table->dtype != RL_F32 && table->dtype != RL_BF16 && table->dtype != RL_F16))
-        return rl_error_set("%s: table is %s %s but must be [V, D] in f32, bf16 or f16", op,
-                            rl_dtype_name(table->dtype), SHAPE(table, st));
-    if (ids->ndim != 1 || ids->dtype != RL_I32)
-        return rl_error_set("%s: ids is %s %s but must be i32 [N]", op, rl_dtype_name(ids->dtype), SHAPE(ids, si));
-    int64_t V = table->shape[0], D = table->shape[1], N = ids->shape[0];
-    if (y->ndim != 2 || y->shape[0] != N || y->shape[1] != D)
-        return rl_error_set("%s: y is %s but must be [N, D] = [%lld, %lld]", op, SHAPE(y, sy), (long long)N,
-                            (long long)D);
+    RL_TRY(backend_check_embedding_shapes(op, y, table, ids));
+    const int64_t V = table->shape[0], D = table->shape[1], N = ids->shape[0];
     RL_TRY(cuda_enter(be, op));
     KERNEL_TRY(op, cuda_embedding(state_of(be)->stream, y->data, y->dtype, table->data, table->dtype, ids->data, N, V,
                                   D));

@@ -132,3 +132,17 @@ int backend_check_conv3d_shapes(const char *op, const rl_tensor *y, const rl_ten
                             (long long)w->shape[0], SHAPE(w, sw));
     return 0;
 }
+
+int backend_check_embedding_shapes(const char *op, const rl_tensor *y, const rl_tensor *table, const rl_tensor *ids) {
+    char st[96], sy[96], si[96];
+    if (table->ndim != 2 || (table->dtype != RL_F32 && table->dtype != RL_BF16 && table->dtype != RL_F16))
+        return rl_error_set("%s: table is %s %s but must be [V, D] in f32, bf16 or f16", op,
+                            rl_dtype_name(table->dtype), SHAPE(table, st));
+    if (ids->ndim != 1 || ids->dtype != RL_I32)
+        return rl_error_set("%s: ids is %s %s but must be i32 [N]", op, rl_dtype_name(ids->dtype), SHAPE(ids, si));
+    const int64_t D = table->shape[1], N = ids->shape[0];
+    if (y->ndim != 2 || y->shape[0] != N || y->shape[1] != D)
+        return rl_error_set("%s: y is %s but must be [N, D] = [%lld, %lld]", op, SHAPE(y, sy), (long long)N,
+                            (long long)D);
+    return 0;
+}

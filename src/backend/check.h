@@ -25,6 +25,9 @@ int backend_check_vector(const char *op, const char *role, const rl_tensor *v, i
 int backend_check_rope_geometry(const char *op, const rl_tensor *x, const rl_tensor *cos_t, const rl_tensor *sin_t,
                                 int64_t *B, int64_t *L, int64_t *H, int64_t *d);
 
+/* embedding's shapes and dtypes after each backend's own tensor checks: table [V, D]
+ * in f32, bf16 or f16, ids i32 [N], y [N, D]. */
+int backend_check_embedding_shapes(const char *op, const rl_tensor *y, const rl_tensor *table, const rl_tensor *ids);
 /* conv3d's shapes after each backend's own tensor checks: x [Cin, T, H, W], w [Cout,
  * Cin, kt, kh, kw], the prefix, strides and padding, y [Cout, out] and b [Cout];
  * out gets the output extent along t, h, w. */
