@@ -81,6 +81,26 @@ __device__ __forceinline__ float lnm_value(float xv, float mean, float rstd, con
     return nv * (1.0f + ld_vec(scale, scdt, i)) + ld_vec(shift, shdt, i);
 }
 
+/* LayerNorm statistics (mean, 1 / sqrt(var + eps)) of a row of D values held in
+ * registers: v[k] is this thread's chunk k when threadIdx.x + k * blockDim.x < nch,
+ * s the sum of those; two block reductions through sh. */
+template <int NV, int C>
+__device__ __forceinline__ void chunk_row_stats(const float (&v)[NV][C], float s, int nch, int D, float eps, float *sh,
+                                                float *mean, float *rstd) {
+    const float m = block_sum(s, sh) / (float)D;
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < NV; k++)
+        if (threadIdx.x + k * blockDim.x < nch)
+#pragma unroll
+            for (int e = 0; e < C; e++) {
+                float dv = v[k][e] - m;
+                ss += dv * dv;
+            }
+    *mean = m;
+    *rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+}
+
 template <typename TX, typename TY, int C>
 __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
     layer_norm_modulate_kernel(TY *y, const TX *x, const void *shift, int shdt, const void *scale, int scdt,
@@ -104,17 +124,8 @@ __global__ void __launch_bounds__(FUSED_MAX_THREADS, 1)
                 }
             }
         }
-        const float mean = block_sum(s, sh) / (float)D;
-        float ss = 0.0f;
-#pragma unroll
-        for (int k = 0; k < FUSED_NV; k++)
-            if (threadIdx.x + k * blockDim.x < nch)
-#pragma unroll
-                for (int e = 0; e < C; e++) {
-                    float dv = v[k][e] - mean;
-                    ss += dv * dv;
-                }
-        const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+        float mean, rstd;
+        chunk_row_stats(v, s, nch, D, eps, sh, &mean, &rstd);
 #pragma unroll
         for (int k = 0; k < FUSED_NV; k++) {
             int c = threadIdx.x + k * blockDim.x;
@@ -306,17 +317,8 @@ __global__ void __launch_bounds__(NV == FUSED_NV ? FUSED_MAX_THREADS : RLN_THREA
                 *reinterpret_cast<pack<float, C> *>(xr + (int64_t)c * C) = px;
             }
         }
-        const float mean = block_sum(s, sh) / (float)D;
-        float ss = 0.0f;
-#pragma unroll
-        for (int k = 0; k < NV; k++)
-            if (threadIdx.x + k * blockDim.x < nch)
-#pragma unroll
-                for (int e = 0; e < C; e++) {
-                    float dv = v[k][e] - mean;
-                    ss += dv * dv;
-                }
-        const float rstd = 1.0f / sqrtf(block_sum(ss, sh) / (float)D + eps);
+        float mean, rstd;
+        chunk_row_stats(v, s, nch, D, eps, sh, &mean, &rstd);
 #pragma unroll
         for (int k = 0; k < NV; k++) {
             int c = threadIdx.x + k * blockDim.x;
