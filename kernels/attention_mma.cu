@@ -335,11 +335,7 @@ template <int D, int MT, int BN, int WARPS> static int launch_mma(cudaStream_t s
 
 extern "C" int cuda_attention_mma(void *stream, const cuda_attention_args *a, int variant) {
     const mma_variant *v = mma_find(a->d, variant);
-    const uintptr_t al = (uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->out;
-    if (!v || a->qdt != KDT_BF16 || a->kdt != KDT_BF16 || a->vdt != KDT_BF16 || a->bias ||
-        (a->odt != KDT_BF16 && a->odt != KDT_F32) || (al & 15) || !(a->scale > 0.0f) || a->H > 65535 ||
-        a->B > 65535 || a->Lq / 16 > 0x7FFFFFFF || a->nkeys < 0 || a->nkeys > a->Lk)
-        return (int)cudaErrorInvalidValue;
+    if (!v || !tc_attention_args_ok(a, 16)) return (int)cudaErrorInvalidValue;
     if (a->Lq <= 0 || a->H <= 0 || a->B <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
 #define MMA_CASE(D_, MT_, BN_, W_) \

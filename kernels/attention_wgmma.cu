@@ -831,11 +831,7 @@ static int launch_wgmma_ws(cudaStream_t stream, const cuda_attention_args *a) {
 
 extern "C" int cuda_attention_wgmma(void *stream, const cuda_attention_args *a, int variant) {
     const wg_variant *v = wg_find(a->d, variant);
-    const uintptr_t al = (uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->out;
-    if (!v || a->qdt != KDT_BF16 || a->kdt != KDT_BF16 || a->vdt != KDT_BF16 || a->bias ||
-        (a->odt != KDT_BF16 && a->odt != KDT_F32) || (al & 15) || !(a->scale > 0.0f) || a->H > 65535 ||
-        a->B > 65535 || a->Lq / 64 > 0x7FFFFFFF || a->nkeys < 0 || a->nkeys > a->Lk)
-        return (int)cudaErrorInvalidValue;
+    if (!v || !tc_attention_args_ok(a, 64)) return (int)cudaErrorInvalidValue;
     if (a->Lq <= 0 || a->H <= 0 || a->B <= 0) return 0;
     int dev = 0, major = 0, minor = 0;
     cudaError_t e = cudaGetDevice(&dev);

@@ -207,4 +207,15 @@ template <typename V> static inline const V *variant_of_dim(const V *tab, int n,
     return NULL;
 }
 
+/* The tensor-core attention kernels' argument rules (attention_mma.cu and
+ * attention_wgmma.cu): bf16 q, k, v, no bias, an f32 or bf16 out, 16-byte aligned
+ * tensors, scale > 0, 0 <= nkeys <= Lk, and a grid that fits (H and B at most 65535,
+ * Lq / min_rows query tiles in 31 bits; min_rows: the kernel's smallest tile). */
+static inline bool tc_attention_args_ok(const cuda_attention_args *a, int64_t min_rows) {
+    const uintptr_t al = (uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->out;
+    return a->qdt == KDT_BF16 && a->kdt == KDT_BF16 && a->vdt == KDT_BF16 && !a->bias &&
+           (a->odt == KDT_BF16 || a->odt == KDT_F32) && !(al & 15) && a->scale > 0.0f && a->H <= 65535 &&
+           a->B <= 65535 && a->Lq / min_rows <= 0x7FFFFFFF && a->nkeys >= 0 && a->nkeys <= a->Lk;
+}
+
 #endif
