@@ -579,31 +579,9 @@ static int cuda_conv3d_op(rl_backend *be, rl_tensor *y, const rl_tensor *x, cons
     const char *op = "conv3d";
     int64_t o[3];
     RL_TRY(check_conv3d(op, y, x, w, b, p, o));
-    cuda_conv3d_args a = {
-        .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype,
-        .bdt = b ? (int)b->dtype : 0, .ydt = y->dtype, .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2],
-        .W = x->shape[3], .Cout = w->shape[0], .kt = w->shape[2], .kh = w->shape[3], .kw = w->shape[4],
-        .To = o[0], .Ho = o[1], .Wo = o[2],
-    };
-    for (int i = 0; i < 3; i++) {
-        a.stride[i] = p->stride[i];
-        a.pad[i] = p->pad_front[i];
-    }
     if (rl_tensor_numel(y) == 0) return 0;
     RL_TRY(cuda_enter(be, op));
-    /* prefix frames are read in place by the implicit GEMM only */
-    if (p->prefix && !(x->dtype == w->dtype && cuda_conv3d_reads_prefix(be, y, x, w, p))) {
-        /* concatenated in stream-ordered scratch: no device-wide wait per conv */
-        void *buf = NULL;
-        RL_TRY(cuda_scratch_alloc(state_of(be), op, &buf, backend_conv3d_concat_bytes(x, p->prefix)));
-        int rc = backend_conv3d_concat(be, y, x, w, b, p, buf);
-        cudaFreeAsync(buf, state_of(be)->stream);
-        return rc;
-    }
-    /* Tensor cores through im2col + GEMM when the dtypes pair up; the direct kernel otherwise. */
-    if (x->dtype == w->dtype && w->shape[1] > 0) return cuda_conv3d_gemm(be, y, x, w, b, p, o);
-    KERNEL_TRY(op, cuda_conv3d(state_of(be)->stream, &a));
-    return cuda_op_done(state_of(be), op);
+    return cuda_conv3d_run(be, y, x, w, b, p, o);
 }
 
 /* ---------------------------------------------------------------- video ops (Wan VAE) */

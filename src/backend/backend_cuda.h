@@ -50,12 +50,11 @@ int cuda_op_done(cuda_state *st, const char *op);
 /* Stream-ordered scratch memory (cudaMallocAsync; free with cudaFreeAsync on
  * st->stream); out of memory is a sentence naming the op and the size. */
 int cuda_scratch_alloc(cuda_state *st, const char *op, void **p, size_t bytes);
-/* Whether cuda_conv3d_gemm reads a conv's prefix frames in place (the implicit GEMM
- * runs for these arguments); otherwise the op concatenates them first. */
-int cuda_conv3d_reads_prefix(rl_backend *be, const rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
-                             const rl_conv3d_params *p);
-int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
-                     const rl_conv3d_params *p, const int64_t out[3]);
+/* conv3d after the checks (backend_cuda_conv.c): the implicit GEMM, which reads
+ * prefix frames in place, else (prefix frames concatenated first) the direct kernel
+ * for unpaired dtypes, the tap GEMMs (stride 1) or im2col; RL_CUDA_CONV forces one. */
+int cuda_conv3d_run(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
+                    const rl_conv3d_params *p, const int64_t out[3]);
 
 /* Attention after the checks (backend_cuda_attention.c): the tensor-core kernel,
  * the GEMM path (head dim > 256) or the fp32 kernel; RL_CUDA_ATTENTION forces one. */

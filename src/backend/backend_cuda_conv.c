@@ -27,6 +27,7 @@
  * multiply in bf16 with fp32 accumulation. Only built with CUDA. */
 #ifdef RL_HAVE_CUDA
 #include "backend/backend_cuda.h"
+#include "backend/check.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -97,10 +98,9 @@ static int conv3d_taps(rl_backend *be, rl_tensor *y, const rl_tensor *x, const r
 }
 
 /* The implicit GEMM (stride 1, f32 under TF32): no padded copies. */
-static int conv3d_igemm(cuda_state *st, cuda_conv3d_args *a, const rl_tensor *b) {
+static int conv3d_igemm(cuda_state *st, const cuda_conv3d_args *a) {
     const char *op = "conv3d";
     void *wt = NULL;
-    a->b = b ? b->data : NULL, a->bdt = b ? (int)b->dtype : 0;
     RL_TRY(cuda_scratch_alloc(st, op, &wt, cuda_conv3d_igemm_weight_bytes(a)));
     int k = cuda_conv3d_igemm(st->stream, a, (float *)wt);
     cudaFreeAsync(wt, st->stream);
@@ -108,16 +108,17 @@ static int conv3d_igemm(cuda_state *st, cuda_conv3d_args *a, const rl_tensor *b)
     return cuda_op_done(st, op);
 }
 
-/* The kernels' arguments (bias and prefix left out). */
-static cuda_conv3d_args conv_args(const rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
+/* The kernels' arguments, bias and prefix frames included. */
+static cuda_conv3d_args conv_args(const rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
                                   const rl_conv3d_params *p) {
     cuda_conv3d_args a = {
-        .x = x->data, .w = w->data, .b = NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype, .ydt = y->dtype,
-        .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2], .W = x->shape[3], .Cout = w->shape[0],
-        .kt = w->shape[2], .kh = w->shape[3], .kw = w->shape[4], .To = y->shape[1], .Ho = y->shape[2],
-        .Wo = y->shape[3],
+        .x = x->data, .w = w->data, .b = b ? b->data : NULL, .y = y->data, .xdt = x->dtype, .wdt = w->dtype,
+        .bdt = b ? (int)b->dtype : 0, .ydt = y->dtype, .Cin = x->shape[0], .T = x->shape[1], .H = x->shape[2],
+        .W = x->shape[3], .Cout = w->shape[0], .kt = w->shape[2], .kh = w->shape[3], .kw = w->shape[4],
+        .To = y->shape[1], .Ho = y->shape[2], .Wo = y->shape[3],
     };
     for (int i = 0; i < 3; i++) a.stride[i] = p->stride[i], a.pad[i] = p->pad_front[i];
+    if (p->prefix) a.xp = p->prefix->data, a.Tp = p->prefix->shape[1], a.xp_cstride = p->prefix->stride[0];
     return a;
 }
 
@@ -130,22 +131,25 @@ static int igemm_chosen(const cuda_state *st, const cuda_conv3d_args *a) {
     return st->allow_tf32 && a->xdt == a->wdt && cuda_conv3d_igemm_fits(a);
 }
 
-int cuda_conv3d_reads_prefix(rl_backend *be, const rl_tensor *y, const rl_tensor *x, const rl_tensor *w,
-                             const rl_conv3d_params *p) {
-    cuda_conv3d_args a = conv_args(y, x, w, p);
-    return igemm_chosen(be->impl, &a);
-}
-
-int cuda_conv3d_gemm(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
-                     const rl_conv3d_params *p, const int64_t out[3]) {
+int cuda_conv3d_run(rl_backend *be, rl_tensor *y, const rl_tensor *x, const rl_tensor *w, const rl_tensor *b,
+                    const rl_conv3d_params *p, const int64_t out[3]) {
     const char *op = "conv3d";
     cuda_state *st = be->impl;
-    cuda_conv3d_args a = conv_args(y, x, w, p);
-    if (igemm_chosen(st, &a)) {
-        if (p->prefix) a.xp = p->prefix->data, a.Tp = p->prefix->shape[1], a.xp_cstride = p->prefix->stride[0];
-        return conv3d_igemm(st, &a, b);
+    const cuda_conv3d_args a = conv_args(y, x, w, b, p);
+    /* the direct fp32 kernel when the dtypes do not pair up for a GEMM (or Cin is 0) */
+    const int direct = x->dtype != w->dtype || w->shape[1] == 0;
+    if (!direct && igemm_chosen(st, &a)) return conv3d_igemm(st, &a);
+    if (p->prefix) { /* the other paths read one tensor: concatenated in stream-ordered scratch */
+        void *buf = NULL;
+        RL_TRY(cuda_scratch_alloc(st, op, &buf, backend_conv3d_concat_bytes(x, p->prefix)));
+        int rc = backend_conv3d_concat(be, y, x, w, b, p, buf);
+        cudaFreeAsync(buf, st->stream);
+        return rc;
     }
-    if (p->prefix) return rl_error_set("%s: prefix frames reached a path that does not read them (a bug)", op);
+    if (direct) {
+        KERNEL_TRY(op, cuda_conv3d(st->stream, &a));
+        return cuda_op_done(st, op);
+    }
     const char *force = getenv("RL_CUDA_CONV");
     const int want_im2col = force && !strcmp(force, "im2col");
     const int stride1 = p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1;
